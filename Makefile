@@ -1,0 +1,40 @@
+# The two commands: `make run` serves the console with demo data, `make test` runs every test.
+# Both install what is missing first (scripts/setup.sh) and are quick when nothing changed.
+
+SHELL := /bin/bash
+# wasm-opt from npm's binaryen must come before any system one.
+export PATH := $(CURDIR)/end2end/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
+PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/test
+
+.PHONY: run test build setup-app setup-test unit e2e clean-test-dbs
+
+run: setup-app build
+	DATABASE_URL=$${DATABASE_URL:-sqlite://tollgate.db} ./target/release/tollgate serve --demo
+
+test: setup-test unit build e2e
+
+setup-app:
+	@scripts/setup.sh app
+
+setup-test:
+	@scripts/setup.sh test
+
+# The release server binary and the optimised wasm bundle in target/site.
+build:
+	cargo leptos build --release
+
+# Unit, property and integration tests; integration tests run on SQLite and PostgreSQL.
+unit: clean-test-dbs
+	TOLLGATE_TEST_POSTGRES_URL=$$(pg_isready -q -h 127.0.0.1 -p 5432 && echo $(PG_TEST_URL)) \
+	  cargo test --features ssr
+
+# Playwright in Debian's chromium against the release build, hydrated and with JavaScript off.
+e2e:
+	cd end2end && npx playwright test
+
+# Databases left behind by an interrupted test run.
+clean-test-dbs:
+	@if pg_isready -q -h 127.0.0.1 -p 5432; then \
+	  psql -qAt "$(PG_TEST_URL)" -c "SELECT datname FROM pg_database WHERE datname LIKE 'tollgate_test_%'" \
+	  | while read -r db; do psql -q "$(PG_TEST_URL)" -c "DROP DATABASE IF EXISTS \"$$db\" WITH (FORCE)"; done; \
+	fi

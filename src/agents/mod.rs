@@ -1,0 +1,32 @@
+//! Agents: machine clients of one tenant. Deploying one (possibly creating its tenant) and
+//! authenticating one by its API key.
+
+#[cfg(feature = "ssr")]
+pub mod auth;
+pub mod deploy;
+#[cfg(feature = "ssr")]
+pub mod keys;
+pub mod server_fns;
+#[cfg(feature = "ssr")]
+pub mod store;
+
+use crate::validation::{short_text, FieldError};
+use serde::{Deserialize, Serialize};
+
+pub const AGENT_NAME_MAX_CHARS: usize = 64;
+
+/// An agent's display name: 1–64 characters, no control characters.
+pub fn parse_agent_name(input: &str) -> Result<String, FieldError> {
+    short_text("agent_name", input, AGENT_NAME_MAX_CHARS)
+}
+
+/// The result of a deploy, shown once: the API key is never retrievable again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeployedAgent {
+    pub agent_id: i64,
+    pub agent_name: String,
+    pub tenant_id: String,
+    /// Whether this deploy created the tenant.
+    pub tenant_created: bool,
+    pub api_key: String,
+}

@@ -1,0 +1,26 @@
+//! Server functions about agents.
+
+use super::DeployedAgent;
+use crate::error::AppError;
+use leptos::prelude::*;
+
+/// Deploys an agent for a tenant, creating the tenant (with `token_limit`, empty meaning No
+/// Limit) when it does not exist yet. Returns the agent's API key, which is shown only once.
+#[server(prefix = "/api", endpoint = "deploy_agent")]
+pub async fn deploy_agent(
+    agent_name: String,
+    tenant_id: String,
+    token_limit: Option<String>,
+) -> Result<DeployedAgent, AppError> {
+    use crate::limits::parse_optional_limit;
+    use crate::tenants::{store::NewTenant, TenantId};
+
+    let state = crate::server::state::app_state()?;
+    let id = TenantId::parse(&tenant_id)?;
+    let agent_name = super::parse_agent_name(&agent_name)?;
+    let token_limit = parse_optional_limit(token_limit.as_deref().unwrap_or_default())?;
+    let tenant = NewTenant { display_name: id.to_string(), id, token_limit };
+    let deployed = super::store::deploy(&state.db, tenant, agent_name, state.clock.now_ms()).await?;
+    tracing::info!(tenant_id = %deployed.tenant_id, agent_id = deployed.agent_id, tenant_created = deployed.tenant_created, "agent deployed");
+    Ok(deployed)
+}

@@ -1,0 +1,70 @@
+//! Agent rows, and the deploy transaction that may create the agent's tenant with it.
+
+use super::keys;
+use super::DeployedAgent;
+use crate::error::AppError;
+use crate::server::db::Db;
+use crate::tenants::store::{self as tenants, NewTenant};
+use sqlx::{AnyExecutor, FromRow};
+
+/// What an API key resolves to: the agent and its tenant's enforcement settings.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct AgentPrincipal {
+    pub agent_id: i64,
+    pub tenant_id: String,
+    pub token_limit: Option<i64>,
+    pub period_anchor: i64,
+    pub period_days: i64,
+}
+
+/// Finds the live (not revoked) agent holding this key hash.
+pub async fn find_by_key_hash<'c>(
+    exec: impl AnyExecutor<'c>,
+    key_hash: &str,
+) -> Result<Option<AgentPrincipal>, sqlx::Error> {
+    sqlx::query_as::<_, AgentPrincipal>(
+        "SELECT a.id AS agent_id, a.tenant_id, t.token_limit, t.period_anchor, t.period_days
+         FROM agents a JOIN tenants t ON t.id = a.tenant_id
+         WHERE a.api_key_hash = $1 AND a.revoked_at IS NULL",
+    )
+    .bind(key_hash)
+    .fetch_optional(exec)
+    .await
+}
+
+/// Deploys an agent, creating its tenant first when `new_tenant` names one that does not
+/// exist. Both happen in one transaction: a failed deploy leaves no tenant behind.
+/// Asking to set a limit on a tenant that already exists is a conflict, never a silent no-op.
+pub async fn deploy(db: &Db, tenant: NewTenant, agent_name: String, now: i64) -> Result<DeployedAgent, AppError> {
+    let mut tx = db.pool.begin().await?;
+    let created = tenants::create(&mut tx, &tenant, now).await?;
+    if !created && tenant.token_limit.is_some() {
+        return Err(AppError::Conflict {
+            field: Some("token_limit".into()),
+            message: format!(
+                "Tenant {} already exists; its token limit was not changed. Edit it from the usage table.",
+                tenant.id
+            ),
+        });
+    }
+    let key = keys::generate();
+    let (agent_id,): (i64,) = sqlx::query_as(
+        "INSERT INTO agents (tenant_id, name, api_key_hash, api_key_prefix, created_at)
+         VALUES ($1, $2, $3, $4, $5) RETURNING id",
+    )
+    .bind(tenant.id.as_str())
+    .bind(&agent_name)
+    .bind(&key.hash)
+    .bind(&key.prefix)
+    .bind(now)
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(DeployedAgent {
+        agent_id,
+        agent_name,
+        tenant_id: tenant.id.to_string(),
+        tenant_created: created,
+        api_key: key.key,
+    })
+}

@@ -1,0 +1,68 @@
+//! The console's HTML shell, router and layout.
+
+use crate::usage::table::UsagePage;
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_router::components::{Route, Router, Routes, A};
+use leptos_router::{path, SsrMode};
+
+/// The document around the app, rendered only on the server.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    // Effects run only in the browser, after hydration: tests wait for this marker.
+    Effect::new(|_| {
+        if let Some(body) = document().body() {
+            let _ = body.set_attribute("data-hydrated", "");
+        }
+    });
+    view! {
+        <Stylesheet id="leptos" href="/pkg/tollgate.css"/>
+        <Title text="Tollgate"/>
+        <Router>
+            <header class="topbar">
+                <A href="/" attr:class="brand">"Tollgate"</A>
+                <nav aria-label="Main">
+                    <A href="/">"Usage"</A>
+                </nav>
+            </header>
+            <main>
+                // Async SSR: the page is sent whole, so it reads the same with JavaScript off.
+                <Routes fallback=|| view! { <NotFound/> }>
+                    <Route path=path!("/") view=UsagePage ssr=SsrMode::Async/>
+                </Routes>
+            </main>
+        </Router>
+    }
+}
+
+#[component]
+fn NotFound() -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+        response.set_status(axum::http::StatusCode::NOT_FOUND);
+    }
+    view! {
+        <section class="page">
+            <h1>"Page not found"</h1>
+            <p><A href="/">"Back to usage"</A></p>
+        </section>
+    }
+}

@@ -1,0 +1,240 @@
+//! The `tollgate` command line. Every flag has an environment fallback.
+
+use super::db::{Db, DbOptions, SqliteSync};
+use super::state::{AppState, Clock};
+use crate::limits::{parse_optional_limit, TokenLimit};
+use crate::tenants::store::{self as tenants, NewTenant};
+use crate::tenants::TenantId;
+use crate::usage::writer::UsageWriter;
+use clap::{Args, Parser, Subcommand};
+use leptos::prelude::LeptosOptions;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+#[derive(Debug, Parser)]
+#[command(name = "tollgate", version, about = "Per-tenant LLM token limits, enforced on every agent call")]
+pub struct Cli {
+    /// Database: sqlite://<file> (created if missing) or postgres://user@host/db.
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://tollgate.db", global = true)]
+    pub database_url: String,
+
+    /// SQLite durability: `full` survives power loss, `normal` only process crashes.
+    #[arg(long, env = "TOLLGATE_SQLITE_SYNCHRONOUS", default_value = "full", global = true)]
+    pub sqlite_synchronous: SqliteSync,
+
+    /// Database connections in the pool.
+    #[arg(long, env = "TOLLGATE_DB_CONNECTIONS", default_value_t = 16, global = true)]
+    pub db_connections: u32,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the console and the agent API (the default).
+    Serve(ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Load demo tenants, agents and usage (skips tenants that exist).
+    Demo,
+    /// Manage tenants.
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+    /// Manage agents.
+    #[command(subcommand)]
+    Agent(AgentCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "LEPTOS_SITE_ADDR", default_value = "127.0.0.1:3000")]
+    pub addr: SocketAddr,
+    /// Directory holding the built site (`pkg/` with the wasm bundle and CSS).
+    #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site")]
+    pub site_root: String,
+    /// Load the demo data first when the database has no tenants.
+    #[arg(long)]
+    pub demo: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TenantCommand {
+    /// Create a tenant.
+    Create {
+        id: String,
+        /// Display name (defaults to the id).
+        #[arg(long)]
+        name: Option<String>,
+        /// Tokens per budget period; omit for No Limit.
+        #[arg(long)]
+        token_limit: Option<String>,
+    },
+    /// List tenants with their limits.
+    List,
+    /// Set a tenant's token limit; `none` removes it.
+    SetLimit { id: String, token_limit: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AgentCommand {
+    /// Create an agent for an existing tenant and print its API key (shown only this once).
+    Create { tenant_id: String, name: String },
+}
+
+/// Runs the command line; the binary's `main`.
+pub async fn main() -> ExitCode {
+    init_tracing();
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    let options = DbOptions {
+        url: cli.database_url.clone(),
+        max_connections: cli.db_connections,
+        sqlite_sync: cli.sqlite_synchronous,
+    };
+    let db = Db::connect(&options).await.map_err(|e| format!("cannot open database {}: {e}", cli.database_url))?;
+    let now = Clock::System.now_ms();
+    match cli.command.unwrap_or(Command::Serve(ServeArgs::default_from_env())) {
+        Command::Serve(args) => serve(db, args).await,
+        Command::Migrate => {
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::Demo => super::demo::load(&db, now).await.map(print_demo_keys).map_err(|e| e.to_string()),
+        Command::Tenant(cmd) => tenant_command(&db, cmd, now).await,
+        Command::Agent(AgentCommand::Create { tenant_id, name }) => {
+            let id = TenantId::parse(&tenant_id).map_err(|e| e.to_string())?;
+            let agent_name = crate::agents::parse_agent_name(&name).map_err(|e| e.to_string())?;
+            if tenants::get(&db.pool, &id).await.map_err(|e| e.to_string())?.is_none() {
+                return Err(format!("no tenant with id {id}; create it first with `tollgate tenant create {id}`"));
+            }
+            let tenant = NewTenant { display_name: id.to_string(), id, token_limit: None };
+            let agent = crate::agents::store::deploy(&db, tenant, agent_name, now).await.map_err(|e| e.to_string())?;
+            println!("agent {} created for tenant {}", agent.agent_id, agent.tenant_id);
+            println!("API key (shown only now): {}", agent.api_key);
+            Ok(())
+        }
+    }
+}
+
+impl ServeArgs {
+    /// `tollgate` with no subcommand serves, still honouring the serve flags' variables.
+    fn default_from_env() -> Self {
+        #[derive(Parser)]
+        struct Only {
+            #[command(flatten)]
+            serve: ServeArgs,
+        }
+        Only::parse_from(["tollgate"]).serve
+    }
+}
+
+async fn tenant_command(db: &Db, cmd: TenantCommand, now: i64) -> Result<(), String> {
+    let text = |e: crate::validation::FieldError| e.to_string();
+    match cmd {
+        TenantCommand::Create { id, name, token_limit } => {
+            let id = TenantId::parse(&id).map_err(text)?;
+            let token_limit = parse_optional_limit(token_limit.as_deref().unwrap_or_default()).map_err(text)?;
+            let display_name =
+                crate::validation::short_text("name", name.as_deref().unwrap_or(id.as_str()), 100).map_err(text)?;
+            let mut conn = db.pool.acquire().await.map_err(|e| e.to_string())?;
+            let tenant = NewTenant { id: id.clone(), display_name, token_limit };
+            if tenants::create(&mut conn, &tenant, now).await.map_err(|e| e.to_string())? {
+                println!("tenant {id} created");
+                Ok(())
+            } else {
+                Err(format!("tenant {id} already exists"))
+            }
+        }
+        TenantCommand::List => {
+            let rows = tenants::list(&db.pool).await.map_err(|e| e.to_string())?;
+            println!("{:<32} {:<32} {:>18}", "TENANT", "NAME", "TOKEN LIMIT");
+            for t in rows {
+                let limit = t.token_limit().map_or("No Limit".to_owned(), |l| l.to_string());
+                println!("{:<32} {:<32} {:>18}", t.id, t.display_name, limit);
+            }
+            Ok(())
+        }
+        TenantCommand::SetLimit { id, token_limit } => {
+            let id = TenantId::parse(&id).map_err(text)?;
+            let limit = if token_limit.trim().eq_ignore_ascii_case("none") {
+                None
+            } else {
+                Some(TokenLimit::parse(&token_limit).map_err(text)?)
+            };
+            if tenants::set_token_limit(&db.pool, &id, limit).await.map_err(|e| e.to_string())? {
+                println!("tenant {id}: token limit {}", limit.map_or("No Limit".to_owned(), |l| l.to_string()));
+                Ok(())
+            } else {
+                Err(format!("no tenant with id {id}"))
+            }
+        }
+    }
+}
+
+fn print_demo_keys(created: Vec<crate::agents::DeployedAgent>) {
+    if created.is_empty() {
+        println!("demo data already present");
+    }
+    for agent in created {
+        println!("demo tenant {:<10} agent key {}", agent.tenant_id, agent.api_key);
+    }
+}
+
+/// Builds the state and serves until Ctrl-C or SIGTERM, then lets the usage writer commit
+/// what it has accepted before exiting.
+async fn serve(db: Db, args: ServeArgs) -> Result<(), String> {
+    if args.demo && tenants::list(&db.pool).await.map_err(|e| e.to_string())?.is_empty() {
+        let created = super::demo::load(&db, Clock::System.now_ms()).await.map_err(|e| e.to_string())?;
+        print_demo_keys(created);
+    }
+    let leptos_options = LeptosOptions::builder()
+        .output_name("tollgate")
+        .site_root(args.site_root.as_str())
+        .site_pkg_dir("pkg")
+        .site_addr(args.addr)
+        .build();
+    let (writer, writer_task) = UsageWriter::spawn(db.clone());
+    let state = AppState { leptos_options, db, writer, clock: Clock::System };
+    let listener =
+        tokio::net::TcpListener::bind(args.addr).await.map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
+    println!("Tollgate listening on http://{}", args.addr);
+    axum::serve(listener, super::routes::router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())?;
+    let _ = writer_task.await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! { _ = ctrl_c => {}, _ = terminate => {} }
+    tracing::info!("shutting down");
+}

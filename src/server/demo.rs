@@ -1,0 +1,68 @@
+//! Demo data for `make run`: tenants at about 30 %, 85 % and 105 % of their limits, one
+//! without a limit, and a few quiet ones, each with an agent and a spread of usage events.
+//! Usage is recorded through the same store function as real reports.
+
+use super::db::Db;
+use crate::agents::DeployedAgent;
+use crate::error::AppError;
+use crate::limits::period::current_period;
+use crate::limits::TokenLimit;
+use crate::tenants::store::{self as tenants, NewTenant};
+use crate::tenants::TenantId;
+use crate::usage::report::UsageReport;
+use crate::usage::store::{record_event, NewEvent};
+
+/// (id, display name, token limit, tokens used this period, model)
+const DEMO: &[(&str, &str, Option<u64>, i64, &str)] = &[
+    ("acme", "Acme Corp", Some(100_000), 30_000, "gpt-4o"),
+    ("globex", "Globex", Some(200_000), 170_000, "claude-sonnet-4"),
+    ("initech", "Initech", Some(50_000), 52_500, "gpt-4o-mini"),
+    ("umbrella", "Umbrella Research", None, 1_240_000, "claude-opus-4"),
+    ("hooli", "Hooli", Some(1_000_000), 52_000, "gpt-4.1"),
+    ("stark", "Stark Industries", Some(500_000), 412_000, "gpt-4.1-mini"),
+];
+const EVENTS_PER_TENANT: i64 = 20;
+
+/// Creates each demo tenant that does not exist yet; returns the agents it deployed.
+pub async fn load(db: &Db, now: i64) -> Result<Vec<DeployedAgent>, AppError> {
+    let mut deployed = Vec::new();
+    for &(id, name, limit, used, model) in DEMO {
+        let id = TenantId::parse(id)?;
+        if tenants::get(&db.pool, &id).await?.is_some() {
+            continue;
+        }
+        let tenant = NewTenant {
+            id: id.clone(),
+            display_name: name.to_owned(),
+            token_limit: limit.map(TokenLimit::new).transpose()?,
+        };
+        let agent = crate::agents::store::deploy(db, tenant, "demo-agent".to_owned(), now).await?;
+        let record = tenants::get(&db.pool, &id).await?.ok_or_else(AppError::internal)?;
+        let period = current_period(record.period_anchor, record.period_days(), now);
+        let mut tx = db.pool.begin().await?;
+        for i in 0..EVENTS_PER_TENANT {
+            // Split `used` into equal calls, 60 % input and 40 % output.
+            let tokens = used / EVENTS_PER_TENANT + i64::from(i < used % EVENTS_PER_TENANT);
+            let input_tokens = tokens * 6 / 10;
+            let report = UsageReport {
+                event_id: format!("demo-{id}-{i}"),
+                model: model.to_owned(),
+                input_tokens,
+                output_tokens: tokens - input_tokens,
+                user_id: Some(format!("user-{}", i % 3)),
+                cost_micros: crate::usage::pricing::cost_micros(model, input_tokens, tokens - input_tokens),
+            };
+            let event = NewEvent {
+                tenant_id: id.to_string(),
+                agent_id: agent.agent_id,
+                report,
+                occurred_at: now - (EVENTS_PER_TENANT - i) * 60_000,
+                period_start: period.start,
+            };
+            record_event(&mut tx, &event).await?;
+        }
+        tx.commit().await?;
+        deployed.push(agent);
+    }
+    Ok(deployed)
+}

@@ -1,0 +1,83 @@
+//! A JSON body extractor whose errors name the offending field: malformed JSON is a 400,
+//! a well-formed body with a wrong, missing or unknown field is a 422 naming that field.
+
+use crate::error::AppError;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use serde::de::DeserializeOwned;
+
+/// The largest request body the agent API reads.
+const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// A JSON request body; an empty body is read as `{}` so bodiless calls work when every
+/// field is optional.
+pub struct ValidJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ValidJson<T> {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, AppError> {
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|e| AppError::bad_request(format!("Could not read the request body: {e}")))?;
+        if bytes.len() > MAX_BODY_BYTES {
+            return Err(AppError::bad_request(format!("The request body is larger than {MAX_BODY_BYTES} bytes")));
+        }
+        let text: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &bytes };
+        parse(text).map(ValidJson)
+    }
+}
+
+/// Parses JSON into `T`: syntax first (400), then the shape (422 naming the field).
+pub fn parse<T: DeserializeOwned>(text: &[u8]) -> Result<T, AppError> {
+    let value: serde_json::Value =
+        serde_json::from_slice(text).map_err(|e| AppError::bad_request(format!("Malformed JSON: {e}")))?;
+    serde_path_to_error::deserialize(value).map_err(classify)
+}
+
+fn classify(err: serde_path_to_error::Error<serde_json::Error>) -> AppError {
+    let path = err.path().to_string();
+    let message = err.into_inner().to_string();
+    // At the root, serde names the field itself in backticks ("missing field `model`").
+    let field = if path == "." { backticked(&message).unwrap_or_else(|| "body".to_owned()) } else { path };
+    AppError::InvalidInput { field, message }
+}
+
+fn backticked(message: &str) -> Option<String> {
+    let start = message.find('`')? + 1;
+    let len = message[start..].find('`')?;
+    Some(message[start..start + len].to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::usage::report::ReportBody;
+
+    fn field_of(json: &str) -> (u16, Option<String>) {
+        let err = parse::<ReportBody>(json.as_bytes()).expect_err(json);
+        (err.status(), err.field().map(str::to_owned))
+    }
+
+    #[test]
+    fn names_the_field() {
+        let ok = r#""event_id":"e","model":"m""#;
+        assert_eq!(
+            field_of(&format!(r#"{{{ok},"input_tokens":"12","output_tokens":1}}"#)),
+            (422, Some("input_tokens".into()))
+        );
+        assert_eq!(
+            field_of(&format!(r#"{{{ok},"input_tokens":1.5,"output_tokens":1}}"#)),
+            (422, Some("input_tokens".into()))
+        );
+        assert_eq!(field_of(&format!(r#"{{{ok},"input_tokens":1}}"#)), (422, Some("output_tokens".into())));
+        assert_eq!(
+            field_of(&format!(r#"{{{ok},"input_tokens":1,"output_tokens":1,"extra":true}}"#)),
+            (422, Some("extra".into()))
+        );
+        assert_eq!(field_of(r#"{"event_id":"e""#), (400, None));
+        assert_eq!(field_of(r#"{"event_id":"e"} trailing"#), (400, None));
+        assert_eq!(field_of(r#""just text""#), (422, Some("body".into())));
+        assert_eq!(field_of(r#"[1,2]"#).0, 422);
+    }
+}

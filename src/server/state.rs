@@ -1,0 +1,59 @@
+//! What every handler and server function shares.
+
+use super::db::Db;
+use crate::error::AppError;
+use crate::usage::writer::UsageWriter;
+use axum::extract::FromRef;
+use leptos::prelude::LeptosOptions;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+
+/// The application state; axum hands it to routes, Leptos provides it to server functions.
+#[derive(Clone, FromRef)]
+pub struct AppState {
+    pub leptos_options: LeptosOptions,
+    pub db: Db,
+    pub writer: UsageWriter,
+    pub clock: Clock,
+}
+
+/// The server function's view of the state.
+pub fn app_state() -> Result<AppState, AppError> {
+    leptos::prelude::use_context::<AppState>().ok_or_else(|| {
+        tracing::error!("AppState missing from the server function context");
+        AppError::internal()
+    })
+}
+
+/// Where "now" comes from: the system clock, or in tests a clock they move by hand so that
+/// period resets can be tested without waiting 30 days.
+#[derive(Clone, Debug, Default)]
+pub enum Clock {
+    #[default]
+    System,
+    Manual(Arc<AtomicI64>),
+}
+
+impl Clock {
+    pub fn manual(start_ms: i64) -> Self {
+        Self::Manual(Arc::new(AtomicI64::new(start_ms)))
+    }
+
+    /// Unix milliseconds.
+    pub fn now_ms(&self) -> i64 {
+        match self {
+            Self::System => std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as i64)
+                .unwrap_or_default(),
+            Self::Manual(ms) => ms.load(Ordering::SeqCst),
+        }
+    }
+
+    /// Moves a manual clock forward; the system clock cannot be moved.
+    pub fn advance(&self, ms: i64) {
+        if let Self::Manual(now) = self {
+            now.fetch_add(ms, Ordering::SeqCst);
+        }
+    }
+}

@@ -1,0 +1,62 @@
+//! Small UI pieces every page uses: the one modal pattern and a self-cancelling interval.
+
+use leptos::html;
+use leptos::prelude::*;
+
+/// A native `<dialog>` shown modally while `open` is true. Esc closes it (and clears `open`);
+/// focus is trapped by the browser. Its contents stay mounted so they keep their state.
+#[component]
+pub fn Modal(
+    open: RwSignal<bool>,
+    /// The heading, also the dialog's accessible name.
+    #[prop(into)]
+    title: Signal<String>,
+    /// Used to build unique element ids.
+    id: &'static str,
+    children: Children,
+) -> impl IntoView {
+    let dialog = NodeRef::<html::Dialog>::new();
+    Effect::new(move |_| {
+        let Some(el) = dialog.get() else { return };
+        if open.get() {
+            if !el.open() {
+                let _ = el.show_modal();
+            }
+        } else if el.open() {
+            el.close();
+        }
+    });
+    let heading_id = format!("{id}-title");
+    let labelled_by = heading_id.clone();
+    view! {
+        <dialog id=id node_ref=dialog class="modal" aria-labelledby=labelled_by on:close=move |_| open.set(false)>
+            <header class="modal-header">
+                <h2 id=heading_id>{title}</h2>
+                <button type="button" class="icon-button" aria-label="Close" on:click=move |_| open.set(false)>"×"</button>
+            </header>
+            {children()}
+        </dialog>
+    }
+}
+
+/// Calls `tick` every `period_ms` in the browser for as long as the calling component lives.
+/// On the server it does nothing: a rendered page has no time to pass.
+pub fn use_interval(period_ms: u32, tick: impl Fn() + 'static) {
+    #[cfg(feature = "hydrate")]
+    {
+        // Dropping a gloo Interval cancels it; the stored value is dropped with the owner.
+        let interval = gloo_timers::callback::Interval::new(period_ms, tick);
+        StoredValue::new_local(interval);
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (period_ms, tick);
+}
+
+/// Waits `ms` milliseconds in the browser; on the server it returns at once (event handlers,
+/// the only callers, never run there).
+pub async fn sleep(ms: u32) {
+    #[cfg(feature = "hydrate")]
+    gloo_timers::future::TimeoutFuture::new(ms).await;
+    #[cfg(not(feature = "hydrate"))]
+    let _ = ms;
+}

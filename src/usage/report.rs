@@ -1,0 +1,133 @@
+//! What an agent reports after a call, and the rules a report must satisfy before it is
+//! recorded. Pure: the HTTP layer deserialises [`ReportBody`], this module validates it.
+
+use super::pricing;
+use crate::validation::{short_text, FieldError};
+use serde::Deserialize;
+
+/// The most tokens one call may report in either direction; anything above is a client bug.
+pub const MAX_TOKENS_PER_EVENT: i64 = 100_000_000;
+/// The largest cost one call may report, in USD.
+pub const MAX_COST_USD_PER_EVENT: f64 = 100_000.0;
+pub const MAX_ID_CHARS: usize = 128;
+
+/// `POST /api/agent/usage/report` as sent. Unknown fields are refused so that a typo such as
+/// `input_token` is an error instead of a silently unrecorded count.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportBody {
+    pub event_id: String,
+    pub model: String,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    #[serde(default)]
+    pub user_id: Option<String>,
+    /// The call's cost when the agent knows it; otherwise it is priced from the model table.
+    #[serde(default)]
+    pub cost_usd: Option<f64>,
+}
+
+/// A validated usage report.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UsageReport {
+    /// The idempotency key: the same id from the same tenant counts once.
+    pub event_id: String,
+    pub model: String,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub user_id: Option<String>,
+    /// Cost in micro-USD (1e-6 USD), integer so that sums are exact.
+    pub cost_micros: i64,
+}
+
+impl UsageReport {
+    pub fn total_tokens(&self) -> i64 {
+        self.input_tokens + self.output_tokens
+    }
+}
+
+impl TryFrom<ReportBody> for UsageReport {
+    type Error = FieldError;
+
+    fn try_from(body: ReportBody) -> Result<Self, FieldError> {
+        let event_id = short_text("event_id", &body.event_id, MAX_ID_CHARS)?;
+        let model = short_text("model", &body.model, MAX_ID_CHARS)?;
+        let input_tokens = token_count("input_tokens", body.input_tokens)?;
+        let output_tokens = token_count("output_tokens", body.output_tokens)?;
+        let user_id = body.user_id.map(|u| short_text("user_id", &u, MAX_ID_CHARS)).transpose()?;
+        let cost_micros = match body.cost_usd {
+            Some(usd) => cost_to_micros(usd)?,
+            None => pricing::cost_micros(&model, input_tokens, output_tokens),
+        };
+        Ok(Self { event_id, model, input_tokens, output_tokens, user_id, cost_micros })
+    }
+}
+
+fn token_count(field: &str, n: i64) -> Result<i64, FieldError> {
+    if n < 0 {
+        Err(FieldError::new(field, "must not be negative"))
+    } else if n > MAX_TOKENS_PER_EVENT {
+        Err(FieldError::new(field, format!("must be at most {MAX_TOKENS_PER_EVENT} per call")))
+    } else {
+        Ok(n)
+    }
+}
+
+fn cost_to_micros(usd: f64) -> Result<i64, FieldError> {
+    if !usd.is_finite() || usd < 0.0 {
+        return Err(FieldError::new("cost_usd", "must be a non-negative number"));
+    }
+    if usd > MAX_COST_USD_PER_EVENT {
+        return Err(FieldError::new("cost_usd", format!("must be at most {MAX_COST_USD_PER_EVENT} per call")));
+    }
+    Ok((usd * 1_000_000.0).round() as i64)
+}
+
+/// Micro-USD as USD, for JSON and display.
+pub fn micros_to_usd(micros: i64) -> f64 {
+    micros as f64 / 1_000_000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn body(input: i64, output: i64) -> ReportBody {
+        ReportBody {
+            event_id: "e1".into(),
+            model: "gpt-4o".into(),
+            input_tokens: input,
+            output_tokens: output,
+            user_id: None,
+            cost_usd: None,
+        }
+    }
+
+    #[test]
+    fn rejects_bad_counts_and_names_the_field() {
+        let err = UsageReport::try_from(body(-1, 0)).expect_err("negative");
+        assert_eq!(err.field, "input_tokens");
+        let err = UsageReport::try_from(body(0, MAX_TOKENS_PER_EVENT + 1)).expect_err("absurd");
+        assert_eq!(err.field, "output_tokens");
+        let err = UsageReport::try_from(ReportBody { event_id: " ".into(), ..body(1, 1) }).expect_err("empty id");
+        assert_eq!(err.field, "event_id");
+        let err = UsageReport::try_from(ReportBody { cost_usd: Some(f64::NAN), ..body(1, 1) }).expect_err("nan");
+        assert_eq!(err.field, "cost_usd");
+    }
+
+    #[test]
+    fn reported_cost_wins_over_the_price_table() {
+        let r = UsageReport::try_from(ReportBody { cost_usd: Some(0.25), ..body(1000, 1000) }).expect("valid");
+        assert_eq!(r.cost_micros, 250_000);
+    }
+
+    proptest! {
+        #[test]
+        fn valid_counts_are_kept_exactly(i in 0..=MAX_TOKENS_PER_EVENT, o in 0..=MAX_TOKENS_PER_EVENT) {
+            let r = UsageReport::try_from(body(i, o)).expect("valid");
+            prop_assert_eq!((r.input_tokens, r.output_tokens), (i, o));
+            prop_assert!(r.cost_micros >= 0);
+        }
+    }
+}

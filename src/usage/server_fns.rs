@@ -1,0 +1,15 @@
+//! Server functions for the usage table.
+
+use super::model::{UsagePage, UsageQuery};
+use crate::error::AppError;
+use leptos::prelude::*;
+use leptos::server_fn::codec::GetUrl;
+
+/// One page of the usage table: every tenant's current-period usage with its limit,
+/// filtered, sorted and paged on the server so it stays fast with thousands of tenants.
+#[server(input = GetUrl, prefix = "/api", endpoint = "list_usage")]
+pub async fn list_usage(query: UsageQuery) -> Result<UsagePage, AppError> {
+    let state = crate::server::state::app_state()?;
+    let query = query.normalized();
+    Ok(super::store::list_usage(&state.db.pool, &query, state.clock.now_ms()).await?)
+}

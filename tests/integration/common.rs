@@ -1,0 +1,170 @@
+//! `spawn_app()` and fresh databases for the integration tests.
+
+use leptos::prelude::LeptosOptions;
+use serde_json::Value;
+use sqlx::{Connection, Executor};
+use std::future::Future;
+use tollgate::limits::TokenLimit;
+use tollgate::server::db::{Backend, Db, DbOptions};
+use tollgate::server::state::{AppState, Clock};
+use tollgate::tenants::store::NewTenant;
+use tollgate::tenants::TenantId;
+use tollgate::usage::writer::UsageWriter;
+
+/// 2027-01-15T08:00:00Z, the manual clock's start in every test.
+pub const T0: i64 = 1_800_000_000_000;
+
+/// A database that exists only for one test.
+pub struct TestDatabase {
+    pub url: String,
+    pub backend: Backend,
+    _dir: Option<tempfile::TempDir>,
+    pg: Option<(String, String)>,
+}
+
+impl TestDatabase {
+    pub fn sqlite() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}/tollgate.db", dir.path().display());
+        Self { url, backend: Backend::Sqlite, _dir: Some(dir), pg: None }
+    }
+
+    /// A new database on the test PostgreSQL server, or `None` when none is configured
+    /// outside CI. With `CI=true` a missing server fails the test instead of skipping it.
+    pub async fn postgres() -> Option<Self> {
+        let admin_url = std::env::var("TOLLGATE_TEST_POSTGRES_URL").unwrap_or_default();
+        if admin_url.is_empty() {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "CI=true but TOLLGATE_TEST_POSTGRES_URL is not set: PostgreSQL tests must run in CI"
+            );
+            eprintln!("skipping the PostgreSQL half: TOLLGATE_TEST_POSTGRES_URL is not set");
+            return None;
+        }
+        sqlx::any::install_default_drivers();
+        let name = format!("tollgate_test_{}", rand_suffix());
+        let mut admin = sqlx::AnyConnection::connect(&admin_url).await.expect("connect to the test PostgreSQL");
+        admin.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).await.expect("create test database");
+        admin.close().await.ok();
+        let base = admin_url.rsplit_once('/').map_or(admin_url.as_str(), |(b, _)| b);
+        Some(Self {
+            url: format!("{base}/{name}"),
+            backend: Backend::Postgres,
+            _dir: None,
+            pg: Some((admin_url, name)),
+        })
+    }
+
+    /// Drops a PostgreSQL test database (SQLite files go with their temp dir).
+    pub async fn cleanup(self) {
+        if let Some((admin_url, name)) = &self.pg {
+            if let Ok(mut admin) = sqlx::AnyConnection::connect(admin_url).await {
+                let _ =
+                    admin.execute(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).await;
+            }
+        }
+    }
+}
+
+fn rand_suffix() -> String {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or_default();
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    format!("{}_{}_{n}", std::process::id(), nanos % 1_000_000_000)
+}
+
+/// The app on 127.0.0.1:<random port>, with a manual clock.
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub state: AppState,
+    pub backend: Backend,
+}
+
+pub async fn spawn_app(db: &TestDatabase) -> TestApp {
+    let pool = Db::connect(&DbOptions::new(&db.url)).await.expect("connect and migrate");
+    let (writer, _task) = UsageWriter::spawn(pool.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let leptos_options =
+        LeptosOptions::builder().output_name("tollgate").site_root("target/site").site_addr(addr).build();
+    let state = AppState { leptos_options, db: pool, writer, clock: Clock::manual(T0) };
+    let router = tollgate::server::routes::router(state.clone());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    TestApp { base: format!("http://{addr}"), client: reqwest::Client::new(), state, backend: db.backend }
+}
+
+/// Runs `test` against a fresh app on SQLite, then on PostgreSQL.
+pub async fn on_each_backend<F, Fut>(test: F)
+where
+    F: Fn(TestApp) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let mut databases = vec![TestDatabase::sqlite()];
+    databases.extend(TestDatabase::postgres().await);
+    for db in databases {
+        eprintln!("-- on {:?}", db.backend);
+        test(spawn_app(&db).await).await;
+        db.cleanup().await;
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Creates a tenant (with an optional limit) and an agent; returns the agent's key.
+    pub async fn tenant_with_agent(&self, id: &str, token_limit: Option<u64>) -> String {
+        let tenant = NewTenant {
+            id: TenantId::parse(id).expect("valid id"),
+            display_name: id.to_owned(),
+            token_limit: token_limit.map(|l| TokenLimit::new(l).expect("valid limit")),
+        };
+        tollgate::agents::store::deploy(&self.state.db, tenant, "test-agent".into(), self.state.clock.now_ms())
+            .await
+            .expect("deploy")
+            .api_key
+    }
+
+    pub async fn agent_post(&self, path: &str, key: &str, body: &str) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(key)
+            .header("content-type", "application/json")
+            .body(body.to_owned())
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn report(&self, key: &str, event_id: &str, input: i64, output: i64) -> reqwest::Response {
+        let body = serde_json::json!({"event_id": event_id, "model": "gpt-4o", "input_tokens": input, "output_tokens": output});
+        self.agent_post("/api/agent/usage/report", key, &body.to_string()).await
+    }
+
+    pub async fn check(&self, key: &str) -> reqwest::Response {
+        self.agent_post("/api/agent/usage/check", key, "").await
+    }
+
+    pub async fn status(&self, key: &str) -> Value {
+        let res = self.client.get(self.url("/api/agent/usage/status")).bearer_auth(key).send().await.expect("status");
+        assert_eq!(res.status(), 200);
+        res.json().await.expect("json")
+    }
+
+    /// Calls a POST server function with form-encoded arguments, as the browser does.
+    pub async fn server_fn(&self, name: &str, args: &[(&str, &str)]) -> (u16, Value) {
+        let res = self.client.post(self.url(&format!("/api/{name}"))).form(args).send().await.expect("server fn");
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Calls a GET server function.
+    pub async fn server_fn_get(&self, name: &str, query: &str) -> (u16, Value) {
+        let res = self.client.get(self.url(&format!("/api/{name}?{query}"))).send().await.expect("server fn");
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+}

@@ -1,0 +1,215 @@
+//! The console's server functions and server-rendered page, on both backends.
+
+use crate::common::on_each_backend;
+use serde_json::Value;
+
+#[tokio::test]
+async fn deploy_creates_the_tenant_with_its_limit_and_returns_a_working_key() {
+    on_each_backend(|app| async move {
+        let (status, body) = app
+            .server_fn("deploy_agent", &[("agent_name", "bot"), ("tenant_id", "fresh"), ("token_limit", "1000")])
+            .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["tenant_created"], true);
+        let key = body["api_key"].as_str().expect("key").to_owned();
+        let check: Value = app.check(&key).await.json().await.expect("json");
+        assert_eq!((check["tenant_id"].clone(), check["token_limit"].clone()), ("fresh".into(), 1000.into()));
+
+        // A second agent for the same tenant, without a limit: the tenant is reused.
+        let (status, body) = app.server_fn("deploy_agent", &[("agent_name", "bot-2"), ("tenant_id", "fresh")]).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["tenant_created"], false);
+        assert_ne!(body["api_key"].as_str(), Some(key.as_str()));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn deploy_without_a_limit_creates_a_tenant_with_no_limit() {
+    on_each_backend(|app| async move {
+        let (status, _) =
+            app.server_fn("deploy_agent", &[("agent_name", "bot"), ("tenant_id", "free"), ("token_limit", "")]).await;
+        assert_eq!(status, 200);
+        let (_, lookup) = app.server_fn_get("lookup_tenant", "tenant_id=free").await;
+        assert_eq!((lookup["display_name"].clone(), lookup["token_limit"].clone()), ("free".into(), Value::Null));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn deploy_rejects_invalid_input_with_422_naming_the_field_and_creates_nothing() {
+    on_each_backend(|app| async move {
+        let cases = [
+            ("bot", "t-zero", "0", "token_limit"),
+            ("bot", "t-neg", "-5", "token_limit"),
+            ("bot", "t-frac", "2.5", "token_limit"),
+            ("bot", "t-text", "ten", "token_limit"),
+            ("bot", "t-huge", "9007199254740993", "token_limit"),
+            ("bot", "Bad Id", "10", "tenant_id"),
+            ("bot", "x'; DROP TABLE tenants; --", "10", "tenant_id"),
+            ("   ", "t-noname", "10", "agent_name"),
+        ];
+        for (agent_name, tenant_id, limit, field) in cases {
+            let (status, body) = app
+                .server_fn(
+                    "deploy_agent",
+                    &[("agent_name", agent_name), ("tenant_id", tenant_id), ("token_limit", limit)],
+                )
+                .await;
+            assert_eq!(status, 422, "{tenant_id}/{limit}: {body}");
+            assert_eq!(body["error"], "invalid_input");
+            assert_eq!(body["field"], field, "{body}");
+        }
+        let (_, page) =
+            app.server_fn_get("list_usage", "query[q]=&query[sort]=tenant_id&query[desc]=false&query[page]=1").await;
+        assert_eq!(page["total_rows"], 0, "nothing was created: {page}");
+        // Missing arguments are the client's fault too.
+        let (status, _) = app.server_fn("deploy_agent", &[("agent_name", "bot")]).await;
+        assert_eq!(status, 400);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn deploy_refuses_to_set_a_limit_on_an_existing_tenant() {
+    on_each_backend(|app| async move {
+        app.tenant_with_agent("taken", Some(500)).await;
+        let (status, body) = app
+            .server_fn("deploy_agent", &[("agent_name", "bot"), ("tenant_id", "taken"), ("token_limit", "99")])
+            .await;
+        assert_eq!(status, 409, "{body}");
+        assert_eq!(body["field"], "token_limit");
+        let (_, lookup) = app.server_fn_get("lookup_tenant", "tenant_id=taken").await;
+        assert_eq!(lookup["token_limit"], 500, "the limit is unchanged");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn lookup_tells_existing_from_new_and_rejects_bad_ids() {
+    on_each_backend(|app| async move {
+        app.tenant_with_agent("known", Some(5)).await;
+        let (status, body) = app.server_fn_get("lookup_tenant", "tenant_id=known").await;
+        assert_eq!(
+            (status, body["display_name"].clone(), body["token_limit"].clone()),
+            (200, "known".into(), 5.into())
+        );
+        let (status, body) = app.server_fn_get("lookup_tenant", "tenant_id=unknown").await;
+        assert_eq!((status, body["display_name"].clone()), (200, Value::Null));
+        let (status, body) = app.server_fn_get("lookup_tenant", "tenant_id=%3Cscript%3E").await;
+        assert_eq!((status, body["field"].clone()), (422, "tenant_id".into()));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn set_and_clear_token_limit() {
+    on_each_backend(|app| async move {
+        let key = app.tenant_with_agent("adjust", None).await;
+        app.report(&key, "e", 600, 0).await;
+        let (status, body) = app.server_fn("set_token_limit", &[("tenant_id", "adjust"), ("token_limit", "500")]).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(app.check(&key).await.status(), 429);
+
+        for bad in ["0", "-1", "1.5", "abc", ""] {
+            let (status, body) =
+                app.server_fn("set_token_limit", &[("tenant_id", "adjust"), ("token_limit", bad)]).await;
+            assert_eq!((status, body["field"].clone()), (422, "token_limit".into()), "{bad:?}");
+        }
+        let (status, _) = app.server_fn("set_token_limit", &[("tenant_id", "nobody"), ("token_limit", "5")]).await;
+        assert_eq!(status, 404);
+
+        let (status, _) = app.server_fn("clear_token_limit", &[("tenant_id", "adjust")]).await;
+        assert_eq!(status, 200);
+        assert_eq!(app.check(&key).await.status(), 200);
+    })
+    .await;
+}
+
+fn query(q: &str, sort: &str, desc: bool, page: u32) -> String {
+    format!("query[q]={q}&query[sort]={sort}&query[desc]={desc}&query[page]={page}")
+}
+
+#[tokio::test]
+async fn list_usage_filters_sorts_and_pages_on_the_server() {
+    on_each_backend(|app| async move {
+        for (id, limit, used) in
+            [("alpha", Some(1000), 300), ("beta", Some(1000), 850), ("gamma", Some(100), 105), ("delta", None, 5000)]
+        {
+            let key = app.tenant_with_agent(id, limit).await;
+            app.report(&key, "e", used, 0).await;
+        }
+        let ids = |page: &Value| -> Vec<String> {
+            page["rows"]
+                .as_array()
+                .expect("rows")
+                .iter()
+                .map(|r| r["tenant_id"].as_str().expect("id").to_owned())
+                .collect()
+        };
+        let (status, page) = app.server_fn_get("list_usage", &query("", "usage_pct", true, 1)).await;
+        assert_eq!(status, 200, "{page}");
+        assert_eq!(ids(&page), ["gamma", "beta", "alpha", "delta"], "highest usage first, No Limit last");
+        let (_, page) = app.server_fn_get("list_usage", &query("", "usage_pct", false, 1)).await;
+        assert_eq!(ids(&page), ["alpha", "beta", "gamma", "delta"], "No Limit last in both directions");
+        let (_, page) = app.server_fn_get("list_usage", &query("", "total_tokens", true, 1)).await;
+        assert_eq!(
+            ids(&page),
+            ["delta", "gamma", "beta", "alpha"][..1]
+                .iter()
+                .chain(&["beta", "alpha", "gamma"])
+                .copied()
+                .collect::<Vec<_>>()
+        );
+        let (_, page) = app.server_fn_get("list_usage", &query("ET", "tenant_id", false, 1)).await;
+        assert_eq!(ids(&page), ["beta"], "case-insensitive substring");
+        let (_, page) = app.server_fn_get("list_usage", &query("%25", "tenant_id", false, 1)).await;
+        assert_eq!(page["total_rows"], 0, "LIKE wildcards match literally");
+        let (_, page) = app.server_fn_get("list_usage", &query("", "tenant_id", false, 2)).await;
+        assert_eq!((ids(&page).len(), page["total_rows"].clone()), (0, 4.into()));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn list_usage_pages_through_many_tenants() {
+    on_each_backend(|app| async move {
+        let mut conn = app.state.db.pool.acquire().await.expect("conn");
+        for i in 0..120 {
+            let tenant = tollgate::tenants::store::NewTenant {
+                id: tollgate::tenants::TenantId::parse(&format!("t{i:03}")).expect("id"),
+                display_name: format!("Tenant {i}"),
+                token_limit: None,
+            };
+            tollgate::tenants::store::create(&mut conn, &tenant, 0).await.expect("create");
+        }
+        drop(conn);
+        let (_, page) = app.server_fn_get("list_usage", &query("", "tenant_id", false, 3)).await;
+        let rows = page["rows"].as_array().expect("rows");
+        assert_eq!((rows.len(), page["total_rows"].clone()), (20, 120.into()));
+        assert_eq!(rows[0]["tenant_id"], "t100");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_usage_page_is_rendered_on_the_server() {
+    on_each_backend(|app| async move {
+        let key = app.tenant_with_agent("rendered", Some(1000)).await;
+        app.report(&key, "e", 700, 350).await;
+        app.tenant_with_agent("unlimited", None).await;
+        app.tenant_with_agent("evil", None).await;
+        sqlx::query("UPDATE tenants SET display_name = '<script>alert(1)</script>' WHERE id = 'evil'")
+            .execute(&app.state.db.pool)
+            .await
+            .expect("update");
+        let html = app.client.get(app.url("/")).send().await.expect("get").text().await.expect("html");
+        assert!(html.contains("Token usage by tenant"), "{html}");
+        assert!(html.contains("rendered") && html.contains("105.0%") && html.contains("usage-danger"));
+        assert!(html.contains("No Limit"));
+        assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;") && !html.contains("<script>alert(1)"));
+        let missing = app.client.get(app.url("/no/such/page")).send().await.expect("get");
+        assert_eq!(missing.status(), 404);
+    })
+    .await;
+}
