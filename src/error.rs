@@ -71,6 +71,14 @@ impl AppError {
         }
     }
 
+    /// The message without the field name, as a sentence: what a form shows under the field.
+    pub fn field_message(&self) -> String {
+        match self {
+            Self::InvalidInput { message, .. } | Self::Conflict { message, .. } => sentence(message),
+            other => sentence(&other.to_string()),
+        }
+    }
+
     /// The input field this error is about, if any (forms show the message under it).
     pub fn field(&self) -> Option<&str> {
         match self {
@@ -79,6 +87,16 @@ impl AppError {
             _ => None,
         }
     }
+}
+
+/// "must be greater than 0" → "Must be greater than 0."
+pub fn sentence(text: &str) -> String {
+    let mut chars = text.trim().chars();
+    let mut out: String = chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default();
+    if !out.is_empty() && !out.ends_with(['.', '!', '?']) {
+        out.push('.');
+    }
+    out
 }
 
 impl From<FieldError> for AppError {
@@ -154,6 +172,15 @@ mod tests {
         let json = serde_json::to_string(&e).expect("serialise");
         assert!(json.contains(r#""error":"invalid_input""#), "{json}");
         assert_eq!(serde_json::from_str::<AppError>(&json).expect("round trip"), e);
+    }
+
+    #[test]
+    fn field_messages_read_as_sentences() {
+        assert_eq!(sentence("must be greater than 0"), "Must be greater than 0.");
+        assert_eq!(sentence("Already one."), "Already one.");
+        assert_eq!(sentence(""), "");
+        let e: AppError = FieldError::new("token_limit", "required").into();
+        assert_eq!(e.field_message(), "Required.");
     }
 
     #[test]

@@ -23,7 +23,7 @@ impl FieldError {
 pub fn short_text(field: &str, input: &str, max_chars: usize) -> Result<String, FieldError> {
     let value = input.trim();
     if value.is_empty() {
-        return Err(FieldError::new(field, "is required"));
+        return Err(FieldError::new(field, "required"));
     }
     if value.chars().count() > max_chars {
         return Err(FieldError::new(field, format!("must be at most {max_chars} characters")));

@@ -3,6 +3,7 @@
 
 use super::server_fns::DeployAgent;
 use super::{parse_agent_name, DeployedAgent};
+use crate::error::sentence;
 use crate::limits::parse_optional_limit;
 use crate::tenants::server_fns::lookup_tenant;
 use crate::tenants::TenantId;
@@ -79,26 +80,29 @@ pub fn DeployModal(open: RwSignal<bool>, action: ServerAction<DeployAgent>) -> i
     let is_new = move || status.with(|s| *s == TenantStatus::New);
     let server_error = move |field: &'static str| {
         action.value().with(|v| match v {
-            Some(Err(e)) if e.field() == Some(field) => Some(e.to_string()),
+            Some(Err(e)) if e.field() == Some(field) => Some(e.field_message()),
             _ => None,
         })
     };
     let name_error = move || {
         attempted
             .get()
-            .then(|| parse_agent_name(&agent_name.get()).err().map(|e| e.to_string()))
+            .then(|| parse_agent_name(&agent_name.get()).err().map(|e| sentence(&e.message)))
             .flatten()
             .or_else(|| server_error("agent_name"))
     };
     let tenant_error = move || match status.get() {
-        TenantStatus::Invalid(m) => Some(format!("tenant_id: {m}")),
+        TenantStatus::Invalid(m) => Some(sentence(&m)),
         TenantStatus::LookupFailed(m) => Some(format!("Could not check the tenant: {m}")),
-        TenantStatus::Empty if attempted.get() => Some("tenant_id: is required".to_owned()),
+        TenantStatus::Empty if attempted.get() => Some(sentence("required")),
         _ => server_error("tenant_id"),
     };
     // Validated as the admin types, with the same rule the server applies.
     let limit_error = move || {
-        parse_optional_limit(&token_limit.get()).err().map(|e| e.to_string()).or_else(|| server_error("token_limit"))
+        parse_optional_limit(&token_limit.get())
+            .err()
+            .map(|e| sentence(&e.message))
+            .or_else(|| server_error("token_limit"))
     };
     let other_error = move || {
         action.value().with(|v| match v {

@@ -3,6 +3,7 @@
 use super::server_fns::{ClearTokenLimit, SetTokenLimit};
 use super::TokenLimit;
 use crate::agents::deploy::Field;
+use crate::error::sentence;
 use crate::format::format_count;
 use crate::ui::Modal;
 use crate::usage::UsageRow;
@@ -45,8 +46,9 @@ pub fn LimitDialog(
 
     let error = move || {
         let typed = text.get();
-        TokenLimit::parse(&typed).err().filter(|_| !typed.is_empty()).map(|e| e.to_string()).or_else(|| {
-            let failed = |r: Option<Result<(), crate::error::AppError>>| r.and_then(Result::err).map(|e| e.to_string());
+        TokenLimit::parse(&typed).err().filter(|_| !typed.is_empty()).map(|e| sentence(&e.message)).or_else(|| {
+            let failed =
+                |r: Option<Result<(), crate::error::AppError>>| r.and_then(Result::err).map(|e| e.field_message());
             failed(set_limit.value().get()).or_else(|| failed(clear_limit.value().get()))
         })
     };

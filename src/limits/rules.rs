@@ -28,7 +28,7 @@ impl TokenLimit {
     pub fn parse(input: &str) -> Result<Self, FieldError> {
         let text = input.trim();
         if text.is_empty() {
-            return Err(limit_error("is required"));
+            return Err(limit_error("required"));
         }
         let (negative, body) = match text.as_bytes()[0] {
             b'-' => (true, &text[1..]),

@@ -18,7 +18,7 @@ impl TenantId {
         let id = input.trim();
         let err = |message: &str| Err(FieldError::new("tenant_id", message));
         let Some(first) = id.bytes().next() else {
-            return err("is required");
+            return err("required");
         };
         if id.len() > TENANT_ID_MAX_LEN {
             return err("must be at most 63 characters");
