@@ -1,9 +1,12 @@
 //! The console's HTML shell, router and layout.
 
+use crate::admin::AdminPage;
+use crate::auth::pages::{ProtectedLayout, SignInPage};
+use crate::tenants::page::TenantPage;
 use crate::usage::table::UsagePage;
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
-use leptos_router::components::{Route, Router, Routes, A};
+use leptos_router::components::{ParentRoute, Route, Router, Routes, A};
 use leptos_router::{path, SsrMode};
 
 /// The document around the app, rendered only on the server.
@@ -38,32 +41,30 @@ pub fn App() -> impl IntoView {
         <Stylesheet id="leptos" href="/pkg/tollgate.css"/>
         <Title text="Tollgate"/>
         <Router>
-            <header class="topbar">
-                <A href="/" attr:class="brand">"Tollgate"</A>
-                <nav aria-label="Main">
-                    <A href="/">"Usage"</A>
-                </nav>
-            </header>
-            <main>
-                // Async SSR: the page is sent whole, so it reads the same with JavaScript off.
-                <Routes fallback=|| view! { <NotFound/> }>
-                    <Route path=path!("/") view=UsagePage ssr=SsrMode::Async/>
-                </Routes>
-            </main>
+            // Async SSR: each page is sent whole (redirects and statuses included), so it
+            // reads the same with JavaScript off.
+            <Routes fallback=|| view! { <NotFound/> }>
+                <Route path=path!("/sign-in") view=SignInPage ssr=SsrMode::Async/>
+                <ParentRoute path=path!("") view=ProtectedLayout ssr=SsrMode::Async>
+                    <Route path=path!("") view=UsagePage ssr=SsrMode::Async/>
+                    <Route path=path!("tenants/:tenant_id") view=TenantPage ssr=SsrMode::Async/>
+                    <Route path=path!("admin") view=AdminPage ssr=SsrMode::Async/>
+                </ParentRoute>
+            </Routes>
         </Router>
     }
 }
 
 #[component]
 fn NotFound() -> impl IntoView {
-    #[cfg(feature = "ssr")]
-    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
-        response.set_status(axum::http::StatusCode::NOT_FOUND);
-    }
+    crate::ui::set_status(404);
     view! {
-        <section class="page">
-            <h1>"Page not found"</h1>
-            <p><A href="/">"Back to usage"</A></p>
-        </section>
+        <header class="topbar"><A href="/" attr:class="brand">"Tollgate"</A></header>
+        <main>
+            <section class="page">
+                <h1>"Page not found"</h1>
+                <p><A href="/">"Back to usage"</A></p>
+            </section>
+        </main>
     }
 }

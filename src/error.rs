@@ -28,6 +28,9 @@ pub enum AppError {
     /// The request contradicts the current state, e.g. a limit for a tenant that exists (409).
     #[error("{message}")]
     Conflict { field: Option<String>, message: String },
+    /// Too many attempts; `retry_after_secs` says when to try again (429).
+    #[error("{message}")]
+    RateLimited { message: String, retry_after_secs: u64 },
     /// Something broke on the server; the cause is in the server log, not here (500).
     #[error("{message}")]
     Internal { message: String },
@@ -39,6 +42,10 @@ pub enum AppError {
 impl AppError {
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::BadRequest { message: message.into() }
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::Forbidden { message: message.into() }
     }
 
     pub fn not_found(message: impl Into<String>) -> Self {
@@ -66,6 +73,7 @@ impl AppError {
             Self::Forbidden { .. } => 403,
             Self::NotFound { .. } => 404,
             Self::Conflict { .. } => 409,
+            Self::RateLimited { .. } => 429,
             Self::Internal { .. } => 500,
             Self::Unavailable { .. } => 503,
         }
@@ -140,6 +148,22 @@ mod ssr {
         }
     }
 
+    impl AppError {
+        /// Headers that go with the status: `Retry-After` for 429, `WWW-Authenticate` for 401.
+        pub fn add_headers(&self, headers: &mut axum::http::HeaderMap) {
+            use axum::http::{header, HeaderValue};
+            match self {
+                AppError::RateLimited { retry_after_secs, .. } => {
+                    headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+                }
+                AppError::Unauthorized { .. } => {
+                    headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                }
+                _ => {}
+            }
+        }
+    }
+
     impl IntoResponse for AppError {
         fn into_response(self) -> Response {
             let status = StatusCode::from_u16(self.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -149,11 +173,7 @@ mod ssr {
                 map.insert("message".into(), self.to_string().into());
             }
             let mut response = (status, Json(body)).into_response();
-            if status == StatusCode::UNAUTHORIZED {
-                response
-                    .headers_mut()
-                    .insert(axum::http::header::WWW_AUTHENTICATE, axum::http::HeaderValue::from_static("Bearer"));
-            }
+            self.add_headers(response.headers_mut());
             response
         }
     }

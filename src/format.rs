@@ -23,6 +23,23 @@ pub fn format_usd(micros: i64) -> String {
     format!("${}.{:02}", format_count(cents.div_euclid(100)), cents.rem_euclid(100))
 }
 
+/// `"2026-12-01"` for a Unix-millisecond instant (UTC).
+pub fn format_date(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms).map(|t| t.format("%Y-%m-%d").to_string()).unwrap_or_default()
+}
+
+/// `"2026-12-01 14:05 UTC"` for a Unix-millisecond instant.
+pub fn format_datetime(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms).map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string()).unwrap_or_default()
+}
+
+/// `"Resets on 2026-12-01 (25 days)"`.
+pub fn format_reset(now: i64, resets_at: i64) -> String {
+    let days = crate::limits::period::days_until(now, resets_at);
+    let unit = if days == 1 { "day" } else { "days" };
+    format!("Resets on {} ({days} {unit})", format_date(resets_at))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -37,5 +54,10 @@ mod tests {
         assert_eq!(format_usd(1_234_567_890), "$1,234.57");
         assert_eq!(format_usd(999_999), "$1.00");
         assert_eq!(format_usd(4_999), "$0.00");
+        assert_eq!(format_date(0), "1970-01-01");
+        assert_eq!(format_datetime(90_000), "1970-01-01 00:01 UTC");
+        let day = crate::limits::period::DAY_MS;
+        assert_eq!(format_reset(0, 25 * day), "Resets on 1970-01-26 (25 days)");
+        assert_eq!(format_reset(0, day - 5), "Resets on 1970-01-01 (1 day)");
     }
 }

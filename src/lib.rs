@@ -4,8 +4,10 @@
 //! server-only store, its server functions and its components. `server` is the server-only
 //! shell (CLI, database, router); `app` is the console's layout.
 
+pub mod admin;
 pub mod agents;
 pub mod app;
+pub mod auth;
 pub mod error;
 pub mod format;
 pub mod limits;

@@ -1,15 +1,14 @@
 import { expect, test } from "@playwright/test";
-import { check, openUsage, report, tenantRow, uniqueTenantId } from "./helpers";
+import { check, openUsage, report, signIn, startDeploy, SYSTEM_ADMIN, tenantRow, uniqueTenantId } from "./helpers";
 
 test.describe("deploy an agent and watch its tenant hit the limit", () => {
+  test.beforeEach(async ({ page }) => signIn(page, SYSTEM_ADMIN));
+
   test("a new tenant with a 1000-token limit is cut off and shown in danger without a reload", async ({ page, request }) => {
     await openUsage(page, true);
     const tenantId = uniqueTenantId("e2e");
 
-    await page.getByRole("button", { name: "Deploy agent" }).click();
-    const dialog = page.getByRole("dialog", { name: "Deploy agent" });
-    await dialog.getByLabel("Agent name").fill("e2e-bot");
-    await dialog.getByLabel("Tenant ID").fill(tenantId);
+    const dialog = await startDeploy(page, "e2e-bot", tenantId);
     await expect(dialog.getByText("New tenant: it will be created with this agent.")).toBeVisible();
     await dialog.getByLabel("Token limit").fill("1000");
     await dialog.getByRole("button", { name: "Deploy", exact: true }).click();
@@ -48,10 +47,7 @@ test.describe("deploy an agent and watch its tenant hit the limit", () => {
 
   test("an existing tenant gets no limit field", async ({ page }) => {
     await openUsage(page, true);
-    await page.getByRole("button", { name: "Deploy agent" }).click();
-    const dialog = page.getByRole("dialog", { name: "Deploy agent" });
-    await dialog.getByLabel("Agent name").fill("second-bot");
-    await dialog.getByLabel("Tenant ID").fill("acme");
+    const dialog = await startDeploy(page, "second-bot", "acme");
     await expect(dialog.getByText("Existing tenant: Acme Corp.")).toBeVisible();
     await expect(dialog.getByLabel("Token limit")).toHaveCount(0);
     await dialog.getByRole("button", { name: "Deploy", exact: true }).click();
@@ -61,10 +57,7 @@ test.describe("deploy an agent and watch its tenant hit the limit", () => {
   test("invalid limits show an error and create nothing", async ({ page }) => {
     await openUsage(page, true);
     const tenantId = uniqueTenantId("bad");
-    await page.getByRole("button", { name: "Deploy agent" }).click();
-    const dialog = page.getByRole("dialog", { name: "Deploy agent" });
-    await dialog.getByLabel("Agent name").fill("bad-bot");
-    await dialog.getByLabel("Tenant ID").fill(tenantId);
+    const dialog = await startDeploy(page, "bad-bot", tenantId);
     const limit = dialog.getByLabel("Token limit");
     await expect(limit).toBeVisible();
 

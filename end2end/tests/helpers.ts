@@ -5,6 +5,19 @@ export function uniqueTenantId(prefix: string): string {
   return `${prefix}-${Date.now().toString(36)}-${Math.floor(Math.random() * 1e6).toString(36)}`;
 }
 
+/** Demo sign-ins, created by `tollgate serve --demo`. */
+export const SYSTEM_ADMIN = { username: "admin", password: "tollgate-demo-admin" };
+export const ACME_ADMIN = { username: "acme-admin", password: "tollgate-demo-acme" };
+
+/** Signs in through the sign-in page (works with JavaScript on or off). */
+export async function signIn(page: Page, who: { username: string; password: string }, path = "/"): Promise<void> {
+  await page.goto(`/sign-in?next=${encodeURIComponent(path)}`);
+  await page.getByLabel("User name").fill(who.username);
+  await page.getByLabel("Password").fill(who.password);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await expect(page.getByRole("button", { name: "Sign out" })).toBeVisible();
+}
+
 /** Opens the usage page and, with JavaScript on, waits until the app has hydrated. */
 export async function openUsage(page: Page, javaScriptEnabled: boolean, path = "/"): Promise<void> {
   await page.goto(path);
@@ -12,6 +25,15 @@ export async function openUsage(page: Page, javaScriptEnabled: boolean, path = "
   if (javaScriptEnabled) {
     await expect(page.locator("body[data-hydrated]")).toHaveCount(1);
   }
+}
+
+/** Opens the deploy dialog and fills in the agent name and tenant id. */
+export async function startDeploy(page: Page, agentName: string, tenantId: string) {
+  await page.getByRole("button", { name: "Deploy agent" }).click();
+  const dialog = page.getByRole("dialog", { name: "Deploy agent" });
+  await dialog.getByLabel("Agent name").fill(agentName);
+  await dialog.getByLabel("Tenant ID").fill(tenantId);
+  return dialog;
 }
 
 /** The row of one tenant in the usage table. */

@@ -1,8 +1,10 @@
 import { expect, test } from "@playwright/test";
-import { openUsage, tenantRow } from "./helpers";
+import { openUsage, signIn, SYSTEM_ADMIN, tenantRow } from "./helpers";
 
 // Runs hydrated and with JavaScript off: the table is complete in the server-rendered HTML.
 test.describe("usage table @nojs", () => {
+  test.beforeEach(async ({ page }) => signIn(page, SYSTEM_ADMIN));
+
   test("shows every demo tenant with Usage % after Total Cost, coloured by band", async ({ page, javaScriptEnabled }) => {
     await openUsage(page, javaScriptEnabled);
 

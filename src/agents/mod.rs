@@ -20,6 +20,16 @@ pub fn parse_agent_name(input: &str) -> Result<String, FieldError> {
     short_text("agent_name", input, AGENT_NAME_MAX_CHARS)
 }
 
+/// An agent as the console lists it; the key itself is never shown again, only its prefix.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentSummary {
+    pub agent_id: i64,
+    pub name: String,
+    pub api_key_prefix: String,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
 /// The result of a deploy, shown once: the API key is never retrievable again.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeployedAgent {

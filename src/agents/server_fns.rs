@@ -1,4 +1,4 @@
-//! Server functions about agents.
+//! Server functions about agents. Deploying and revoking are for system admins.
 
 use super::DeployedAgent;
 use crate::error::AppError;
@@ -16,11 +16,25 @@ pub async fn deploy_agent(
     use crate::tenants::{store::NewTenant, TenantId};
 
     let state = crate::server::state::app_state()?;
+    let admin = crate::auth::guard::require_system_admin(&state).await?;
     let id = TenantId::parse(&tenant_id)?;
     let agent_name = super::parse_agent_name(&agent_name)?;
     let token_limit = parse_optional_limit(token_limit.as_deref().unwrap_or_default())?;
     let tenant = NewTenant { display_name: id.to_string(), id, token_limit };
     let deployed = super::store::deploy(&state.db, tenant, agent_name, state.clock.now_ms()).await?;
-    tracing::info!(tenant_id = %deployed.tenant_id, agent_id = deployed.agent_id, tenant_created = deployed.tenant_created, "agent deployed");
+    tracing::info!(by = %admin.username, tenant_id = %deployed.tenant_id, agent_id = deployed.agent_id,
+        tenant_created = deployed.tenant_created, "agent deployed");
     Ok(deployed)
+}
+
+/// Revokes an agent's API key; its next request gets 401.
+#[server(prefix = "/api", endpoint = "revoke_agent")]
+pub async fn revoke_agent(agent_id: i64) -> Result<(), AppError> {
+    let state = crate::server::state::app_state()?;
+    let admin = crate::auth::guard::require_system_admin(&state).await?;
+    if !super::store::revoke(&state.db.pool, agent_id, state.clock.now_ms()).await? {
+        return Err(AppError::not_found(format!("No agent with id {agent_id}")));
+    }
+    tracing::info!(by = %admin.username, agent_id, "agent key revoked");
+    Ok(())
 }

@@ -1,7 +1,7 @@
 //! Agent rows, and the deploy transaction that may create the agent's tenant with it.
 
 use super::keys;
-use super::DeployedAgent;
+use super::{AgentSummary, DeployedAgent};
 use crate::error::AppError;
 use crate::server::db::Db;
 use crate::tenants::store::{self as tenants, NewTenant};
@@ -30,6 +30,49 @@ pub async fn find_by_key_hash<'c>(
     .bind(key_hash)
     .fetch_optional(exec)
     .await
+}
+
+#[derive(FromRow)]
+struct AgentRow {
+    id: i64,
+    name: String,
+    api_key_prefix: String,
+    created_at: i64,
+    revoked_at: Option<i64>,
+}
+
+/// The tenant's agents, newest first.
+pub async fn list_for_tenant<'c>(
+    exec: impl AnyExecutor<'c>,
+    tenant_id: &str,
+) -> Result<Vec<AgentSummary>, sqlx::Error> {
+    let rows = sqlx::query_as::<_, AgentRow>(
+        "SELECT id, name, api_key_prefix, created_at, revoked_at FROM agents WHERE tenant_id = $1 ORDER BY id DESC",
+    )
+    .bind(tenant_id)
+    .fetch_all(exec)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| AgentSummary {
+            agent_id: r.id,
+            name: r.name,
+            api_key_prefix: r.api_key_prefix,
+            created_at: r.created_at,
+            revoked_at: r.revoked_at,
+        })
+        .collect())
+}
+
+/// Revokes an agent's key (keeping the first revocation time); `false` if there is no such agent.
+/// The next request with the key is refused: keys are looked up on every request.
+pub async fn revoke<'c>(exec: impl AnyExecutor<'c>, agent_id: i64, now: i64) -> Result<bool, sqlx::Error> {
+    let result = sqlx::query("UPDATE agents SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1")
+        .bind(agent_id)
+        .bind(now)
+        .execute(exec)
+        .await?;
+    Ok(result.rows_affected() == 1)
 }
 
 /// Deploys an agent, creating its tenant first when `new_tenant` names one that does not

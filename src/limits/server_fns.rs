@@ -1,4 +1,4 @@
-//! Server functions that change a tenant's token limit.
+//! Server functions that change a tenant's token limit (system admins only).
 
 use crate::error::AppError;
 use leptos::prelude::*;
@@ -22,10 +22,11 @@ async fn update(tenant_id: &str, limit: Option<super::TokenLimit>) -> Result<(),
     use crate::tenants::{store, TenantId};
 
     let state = crate::server::state::app_state()?;
+    let admin = crate::auth::guard::require_system_admin(&state).await?;
     let id = TenantId::parse(tenant_id)?;
     if !store::set_token_limit(&state.db.pool, &id, limit).await? {
         return Err(AppError::not_found(format!("No tenant with id {id}")));
     }
-    tracing::info!(tenant_id = %id, token_limit = ?limit.map(|l| l.get()), "token limit changed");
+    tracing::info!(by = %admin.username, tenant_id = %id, token_limit = ?limit.map(|l| l.get()), "token limit changed");
     Ok(())
 }

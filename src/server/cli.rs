@@ -44,6 +44,27 @@ pub enum Command {
     /// Manage agents.
     #[command(subcommand)]
     Agent(AgentCommand),
+    /// Manage console users.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a console user: a system admin (`--admin`) or the admin of one tenant
+    /// (`--tenant <id>`). The password is read from stdin with `--password-stdin`, else
+    /// generated and printed once.
+    Create {
+        username: String,
+        #[arg(long, conflicts_with = "tenant", required_unless_present = "tenant")]
+        admin: bool,
+        #[arg(long)]
+        tenant: Option<String>,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List console users.
+    List,
 }
 
 #[derive(Debug, Args)]
@@ -54,9 +75,15 @@ pub struct ServeArgs {
     /// Directory holding the built site (`pkg/` with the wasm bundle and CSS).
     #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site")]
     pub site_root: String,
-    /// Load the demo data first when the database has no tenants.
+    /// Load the demo data first when the database has no tenants, and print the demo sign-ins.
     #[arg(long)]
     pub demo: bool,
+    /// Mark the session cookie Secure; set it when the console is reached over HTTPS.
+    #[arg(long, env = "TOLLGATE_SECURE_COOKIES")]
+    pub secure_cookies: bool,
+    /// `username:password` of a system admin to create on start when there are no users yet.
+    #[arg(long, env = "TOLLGATE_BOOTSTRAP_ADMIN", hide_env_values = true)]
+    pub bootstrap_admin: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -116,7 +143,12 @@ async fn run(cli: Cli) -> Result<(), String> {
             println!("migrations applied");
             Ok(())
         }
-        Command::Demo => super::demo::load(&db, now).await.map(print_demo_keys).map_err(|e| e.to_string()),
+        Command::Demo => {
+            let created = super::demo::load(&db, now).await.map_err(|e| e.to_string())?;
+            print_demo_keys(created);
+            Ok(())
+        }
+        Command::User(cmd) => user_command(&db, cmd, now).await,
         Command::Tenant(cmd) => tenant_command(&db, cmd, now).await,
         Command::Agent(AgentCommand::Create { tenant_id, name }) => {
             let id = TenantId::parse(&tenant_id).map_err(|e| e.to_string())?;
@@ -195,14 +227,90 @@ fn print_demo_keys(created: Vec<crate::agents::DeployedAgent>) {
     for agent in created {
         println!("demo tenant {:<10} agent key {}", agent.tenant_id, agent.api_key);
     }
+    for (username, password, role) in super::demo::USERS {
+        println!("demo sign-in: {username} / {password}  ({})", role.label());
+    }
+}
+
+async fn user_command(db: &Db, cmd: UserCommand, now: i64) -> Result<(), String> {
+    use crate::auth::model::{check_new_password, parse_username, Role};
+    let text = |e: crate::validation::FieldError| e.to_string();
+    match cmd {
+        UserCommand::Create { username, admin, tenant, password_stdin } => {
+            let username = parse_username(&username).map_err(text)?;
+            let role = match (admin, tenant) {
+                (true, _) => Role::SystemAdmin,
+                (false, Some(t)) => {
+                    let id = TenantId::parse(&t).map_err(text)?;
+                    if tenants::get(&db.pool, &id).await.map_err(|e| e.to_string())?.is_none() {
+                        return Err(format!("no tenant with id {id}"));
+                    }
+                    Role::TenantAdmin { tenant_id: id.to_string() }
+                }
+                (false, None) => return Err("give --admin or --tenant <id>".into()),
+            };
+            let (password, generated) = if password_stdin {
+                let mut line = String::new();
+                std::io::stdin().read_line(&mut line).map_err(|e| e.to_string())?;
+                (line.trim_end_matches(['\r', '\n']).to_owned(), false)
+            } else {
+                use rand::distr::{Alphanumeric, SampleString};
+                (Alphanumeric.sample_string(&mut rand::rng(), 20), true)
+            };
+            check_new_password(&password).map_err(text)?;
+            let hash = crate::auth::password::hash(password.clone()).await.map_err(|e| e.to_string())?;
+            match crate::auth::store::create(&db.pool, &username, &hash, &role, now).await.map_err(|e| e.to_string())? {
+                None => Err(format!("user {username} already exists")),
+                Some(_) => {
+                    println!("user {username} created ({})", role.label());
+                    if generated {
+                        println!("password (shown only now): {password}");
+                    }
+                    Ok(())
+                }
+            }
+        }
+        UserCommand::List => {
+            for u in crate::auth::store::list(&db.pool).await.map_err(|e| e.to_string())? {
+                println!("{:<32} {}", u.username, u.role.label());
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Creates the first system admin from `username:password` when there are no users yet.
+async fn bootstrap_admin(db: &Db, spec: &str, now: i64) -> Result<(), String> {
+    use crate::auth::model::{check_new_password, parse_username, Role};
+    if crate::auth::store::count(&db.pool).await.map_err(|e| e.to_string())? > 0 {
+        return Ok(());
+    }
+    let (name, password) = spec.split_once(':').ok_or("TOLLGATE_BOOTSTRAP_ADMIN must be username:password")?;
+    let username = parse_username(name).map_err(|e| e.to_string())?;
+    check_new_password(password).map_err(|e| e.to_string())?;
+    let hash = crate::auth::password::hash(password.to_owned()).await.map_err(|e| e.to_string())?;
+    crate::auth::store::create(&db.pool, &username, &hash, &Role::SystemAdmin, now).await.map_err(|e| e.to_string())?;
+    println!("bootstrap: system admin {username} created");
+    Ok(())
 }
 
 /// Builds the state and serves until Ctrl-C or SIGTERM, then lets the usage writer commit
 /// what it has accepted before exiting.
 async fn serve(db: Db, args: ServeArgs) -> Result<(), String> {
-    if args.demo && tenants::list(&db.pool).await.map_err(|e| e.to_string())?.is_empty() {
-        let created = super::demo::load(&db, Clock::System.now_ms()).await.map_err(|e| e.to_string())?;
+    let now = Clock::System.now_ms();
+    if let Some(spec) = &args.bootstrap_admin {
+        bootstrap_admin(&db, spec, now).await?;
+    }
+    if args.demo {
+        let created = if tenants::list(&db.pool).await.map_err(|e| e.to_string())?.is_empty() {
+            super::demo::load(&db, now).await.map_err(|e| e.to_string())?
+        } else {
+            Vec::new()
+        };
         print_demo_keys(created);
+    }
+    if crate::auth::store::count(&db.pool).await.map_err(|e| e.to_string())? == 0 {
+        println!("no console users yet: create one with `tollgate user create <name> --admin`");
     }
     let leptos_options = LeptosOptions::builder()
         .output_name("tollgate")
@@ -211,16 +319,29 @@ async fn serve(db: Db, args: ServeArgs) -> Result<(), String> {
         .site_addr(args.addr)
         .build();
     let (writer, writer_task) = UsageWriter::spawn(db.clone());
-    let state = AppState { leptos_options, db, writer, clock: Clock::System };
+    let state =
+        AppState { leptos_options, db: db.clone(), writer, clock: Clock::System, secure_cookies: args.secure_cookies };
+    tokio::spawn(delete_expired_sessions(db));
     let listener =
         tokio::net::TcpListener::bind(args.addr).await.map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
     println!("Tollgate listening on http://{}", args.addr);
-    axum::serve(listener, super::routes::router(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| e.to_string())?;
+    let app = super::routes::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.map_err(|e| e.to_string())?;
     let _ = writer_task.await;
     Ok(())
+}
+
+/// Expired sessions are never loaded; this removes their rows once an hour.
+async fn delete_expired_sessions(db: Db) {
+    use tower_sessions::session_store::ExpiredDeletion;
+    let store = crate::auth::session_store::DbSessionStore::new(db);
+    let mut every_hour = tokio::time::interval(std::time::Duration::from_secs(3600));
+    loop {
+        every_hour.tick().await;
+        if let Err(e) = store.delete_expired().await {
+            tracing::warn!(error = %e, "deleting expired sessions failed");
+        }
+    }
 }
 
 async fn shutdown_signal() {

@@ -4,6 +4,7 @@
 
 use super::db::Db;
 use crate::agents::DeployedAgent;
+use crate::auth::Role;
 use crate::error::AppError;
 use crate::limits::period::current_period;
 use crate::limits::TokenLimit;
@@ -22,6 +23,15 @@ const DEMO: &[(&str, &str, Option<u64>, i64, &str)] = &[
     ("stark", "Stark Industries", Some(500_000), 412_000, "gpt-4.1-mini"),
 ];
 const EVENTS_PER_TENANT: i64 = 20;
+
+/// Demo sign-ins (user name, password, role), printed by `tollgate serve --demo`. They exist
+/// only in a database loaded with `demo`; never load it into a real deployment.
+pub const USERS: [(&str, &str, Role); 2] = [
+    ("admin", "tollgate-demo-admin", Role::SystemAdmin),
+    ("acme-admin", "tollgate-demo-acme", Role::TenantAdmin { tenant_id: String::new() }),
+];
+/// The tenant the demo tenant admin belongs to.
+pub const TENANT_ADMIN_OF: &str = "acme";
 
 /// Creates each demo tenant that does not exist yet; returns the agents it deployed.
 pub async fn load(db: &Db, now: i64) -> Result<Vec<DeployedAgent>, AppError> {
@@ -63,6 +73,14 @@ pub async fn load(db: &Db, now: i64) -> Result<Vec<DeployedAgent>, AppError> {
         }
         tx.commit().await?;
         deployed.push(agent);
+    }
+    for (username, password, role) in USERS {
+        let role = match role {
+            Role::SystemAdmin => Role::SystemAdmin,
+            Role::TenantAdmin { .. } => Role::TenantAdmin { tenant_id: TENANT_ADMIN_OF.to_owned() },
+        };
+        let hash = crate::auth::password::hash(password.to_owned()).await?;
+        crate::auth::store::create(&db.pool, username, &hash, &role, now).await?;
     }
     Ok(deployed)
 }

@@ -2,6 +2,8 @@
 
 use super::state::AppState;
 use crate::app::{shell, App};
+use crate::auth::csrf::reject_cross_site_writes;
+use crate::auth::session_store::DbSessionStore;
 use crate::error::AppError;
 use axum::body::Body;
 use axum::http::StatusCode;
@@ -11,16 +13,32 @@ use axum::{middleware, Router};
 use leptos::server_fn::error::SERVER_FN_ERROR_HEADER;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use tower_http::trace::TraceLayer;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, SessionManagerLayer};
+
+/// The session cookie's name.
+pub const SESSION_COOKIE: &str = "tollgate_session";
+/// A session ends after this long without a request.
+pub const SESSION_IDLE_HOURS: i64 = 8;
 
 pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(App);
     let options = state.leptos_options.clone();
+    // Server-side sessions in our database; the cookie holds only a random id.
+    let sessions = SessionManagerLayer::new(DbSessionStore::new(state.db.clone()))
+        .with_name(SESSION_COOKIE)
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_secure(state.secure_cookies)
+        .with_expiry(Expiry::OnInactivity(time::Duration::hours(SESSION_IDLE_HOURS)));
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .merge(crate::usage::agent_api::routes())
         .leptos_routes(&state, routes, move || shell(options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(middleware::map_response(server_fn_error_status))
+        .layer(middleware::from_fn(reject_cross_site_writes))
+        .layer(sessions)
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
@@ -39,6 +57,7 @@ async fn server_fn_error_status(response: Response) -> Response {
     };
     if let Ok(err) = serde_json::from_slice::<AppError>(&bytes) {
         parts.status = StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        err.add_headers(&mut parts.headers);
     }
     Response::from_parts(parts, Body::from(bytes))
 }

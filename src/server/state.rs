@@ -15,6 +15,8 @@ pub struct AppState {
     pub db: Db,
     pub writer: UsageWriter,
     pub clock: Clock,
+    /// Mark the session cookie `Secure` (set when users reach the console over HTTPS).
+    pub secure_cookies: bool,
 }
 
 /// The server function's view of the state.

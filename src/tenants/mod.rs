@@ -1,12 +1,15 @@
 //! Tenants: the id rule (pure), the store, and the lookup the deploy modal debounces on.
 
 pub mod id;
+pub mod page;
 pub mod server_fns;
 #[cfg(feature = "ssr")]
 pub mod store;
 
 pub use id::TenantId;
 
+use crate::agents::AgentSummary;
+use crate::usage::UsageRow;
 use serde::{Deserialize, Serialize};
 
 /// What the console learns about a tenant id it asks after.
@@ -22,4 +25,16 @@ impl TenantLookup {
     pub fn exists(&self) -> bool {
         self.display_name.is_some()
     }
+}
+
+/// Everything the tenant page shows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TenantOverview {
+    /// The current period's usage.
+    pub usage: UsageRow,
+    pub period_start: i64,
+    pub resets_at: i64,
+    /// The server's clock when this was read, for "(25 days)".
+    pub now: i64,
+    pub agents: Vec<AgentSummary>,
 }

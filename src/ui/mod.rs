@@ -1,5 +1,6 @@
 //! Small UI pieces every page uses: the one modal pattern and a self-cancelling interval.
 
+use crate::error::AppError;
 use leptos::html;
 use leptos::prelude::*;
 
@@ -59,4 +60,35 @@ pub async fn sleep(ms: u32) {
     gloo_timers::future::TimeoutFuture::new(ms).await;
     #[cfg(not(feature = "hydrate"))]
     let _ = ms;
+}
+
+/// Sets the HTTP status of a server-rendered page (a no-op in the browser).
+pub fn set_status(code: u16) {
+    #[cfg(feature = "ssr")]
+    if let (Some(response), Ok(status)) =
+        (use_context::<leptos_axum::ResponseOptions>(), axum::http::StatusCode::from_u16(code))
+    {
+        response.set_status(status);
+    }
+    #[cfg(not(feature = "ssr"))]
+    let _ = code;
+}
+
+/// A whole-page error: the message, and on the server the error's HTTP status.
+#[component]
+pub fn ErrorPage(error: AppError) -> impl IntoView {
+    set_status(error.status());
+    let title = match error.status() {
+        401 => "Signed out",
+        403 => "Not allowed",
+        404 => "Not found",
+        _ => "Something went wrong",
+    };
+    view! {
+        <section class="page error-page">
+            <h1>{title}</h1>
+            <p role="alert">{error.to_string()}</p>
+            <p><a href="/">"Back to usage"</a></p>
+        </section>
+    }
 }

@@ -181,7 +181,7 @@ impl UsageQuery {
 }
 
 /// Percent-encodes a URL query component (RFC 3986 unreserved characters pass through).
-fn encode_component(text: &str) -> String {
+pub fn encode_component(text: &str) -> String {
     let mut out = String::new();
     for b in text.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {

@@ -112,10 +112,10 @@ const CURRENT_PERIOD_START: &str = "t.period_anchor + \
      * (t.period_days * 86400000)";
 
 /// The filter condition: parameter `$text` is the lowered filter text ('' for all), `$pattern`
-/// the same as an escaped LIKE pattern.
-fn filter(text: &str, pattern: &str) -> String {
+/// the same as an escaped LIKE pattern, `$scope` the one tenant the viewer may see (NULL: all).
+fn filter(text: &str, pattern: &str, scope: &str) -> String {
     format!(
-        "({text} = '' OR LOWER(t.id) LIKE {pattern} ESCAPE '\\' OR LOWER(t.display_name) LIKE {pattern} ESCAPE '\\')"
+        "({scope} IS NULL OR t.id = {scope}) AND ({text} = '' OR LOWER(t.id) LIKE {pattern} ESCAPE '\\' OR LOWER(t.display_name) LIKE {pattern} ESCAPE '\\')"
     )
 }
 
@@ -133,8 +133,14 @@ fn order_by(sort: SortKey, desc: bool) -> String {
     format!("{column} {dir} NULLS LAST, tenant_id ASC")
 }
 
-/// One page of the usage table: each tenant's counters for its current period at `now`.
-pub async fn list_usage(pool: &sqlx::AnyPool, query: &UsageQuery, now: i64) -> Result<UsagePage, sqlx::Error> {
+/// One page of the usage table: each tenant's counters for its current period at `now`,
+/// only `scope`'s row when a scope is given.
+pub async fn list_usage(
+    pool: &sqlx::AnyPool,
+    query: &UsageQuery,
+    scope: Option<&str>,
+    now: i64,
+) -> Result<UsagePage, sqlx::Error> {
     let needle = query.q.to_lowercase();
     let pattern = format!("%{}%", escape_like(&needle));
     let sql = format!(
@@ -150,7 +156,7 @@ pub async fn list_usage(pool: &sqlx::AnyPool, query: &UsageQuery, now: i64) -> R
          ) AS u
          ORDER BY {}
          LIMIT $4 OFFSET $5",
-        filter("$2", "$3"),
+        filter("$2", "$3", "$6"),
         order_by(query.sort, query.desc)
     );
     let rows = sqlx::query_as::<_, UsageRowRecord>(AssertSqlSafe(sql))
@@ -159,12 +165,14 @@ pub async fn list_usage(pool: &sqlx::AnyPool, query: &UsageQuery, now: i64) -> R
         .bind(&pattern)
         .bind(i64::from(PAGE_SIZE))
         .bind(query.offset() as i64)
+        .bind(scope)
         .fetch_all(pool)
         .await?;
     let (total_rows,): (i64,) =
-        sqlx::query_as(AssertSqlSafe(format!("SELECT COUNT(*) FROM tenants t WHERE {}", filter("$1", "$2"))))
+        sqlx::query_as(AssertSqlSafe(format!("SELECT COUNT(*) FROM tenants t WHERE {}", filter("$1", "$2", "$3"))))
             .bind(&needle)
             .bind(&pattern)
+            .bind(scope)
             .fetch_one(pool)
             .await?;
     Ok(UsagePage {

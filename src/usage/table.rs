@@ -5,6 +5,7 @@ use super::model::{SortKey, UsagePage as Page, UsageQuery, UsageRow, PAGE_SIZE};
 use super::server_fns::list_usage;
 use crate::agents::deploy::DeployModal;
 use crate::agents::server_fns::DeployAgent;
+use crate::auth::pages::use_me;
 use crate::format::{format_count, format_usd};
 use crate::limits::edit::LimitDialog;
 use crate::limits::server_fns::{ClearTokenLimit, SetTokenLimit};
@@ -37,6 +38,8 @@ pub fn UsagePage() -> impl IntoView {
     use_interval(REFRESH_MS, move || refresh.update(|n| *n = n.wrapping_add(1)));
     let deploy_open = RwSignal::new(false);
     let editing = RwSignal::new(None::<UsageRow>);
+    // Deploying and changing limits are for system admins (the server enforces it too).
+    let can_manage = use_me().is_some_and(|me| me.is_system_admin());
 
     view! {
         <section class="page">
@@ -46,18 +49,22 @@ pub fn UsagePage() -> impl IntoView {
                     <button type="button" class="secondary" on:click=move |_| refresh.update(|n| *n = n.wrapping_add(1))>
                         "Refresh"
                     </button>
-                    <button type="button" class="primary" on:click=move |_| deploy_open.set(true)>"Deploy agent"</button>
+                    {can_manage.then(|| view! {
+                        <button type="button" class="primary" on:click=move |_| deploy_open.set(true)>"Deploy agent"</button>
+                    })}
                 </div>
             </div>
             <FilterForm query/>
             <Transition fallback=TableSkeleton>
                 <ErrorBoundary fallback=|errors| view! { <DataUnavailable errors/> }>
-                    {move || Suspend::new(async move { usage.await.map(|page| view! { <UsageTable page editing/> }) })}
+                    {move || Suspend::new(async move { usage.await.map(|page| view! { <UsageTable page editing can_manage/> }) })}
                 </ErrorBoundary>
             </Transition>
         </section>
-        <DeployModal open=deploy_open action=deploy/>
-        <LimitDialog editing set_limit clear_limit/>
+        {can_manage.then(|| view! {
+            <DeployModal open=deploy_open action=deploy/>
+            <LimitDialog editing set_limit clear_limit/>
+        })}
     }
 }
 
@@ -76,7 +83,7 @@ fn FilterForm(query: Memo<UsageQuery>) -> impl IntoView {
 }
 
 #[component]
-fn UsageTable(page: Page, editing: RwSignal<Option<UsageRow>>) -> impl IntoView {
+fn UsageTable(page: Page, editing: RwSignal<Option<UsageRow>>, can_manage: bool) -> impl IntoView {
     let query = page.query.clone();
     if page.rows.is_empty() {
         let message = if query.q.is_empty() {
@@ -110,7 +117,7 @@ fn UsageTable(page: Page, editing: RwSignal<Option<UsageRow>>) -> impl IntoView 
         })
         .collect_view();
     let page_count = page.page_count();
-    let rows = page.rows.into_iter().map(|row| view! { <UsageTableRow row editing/> }).collect_view();
+    let rows = page.rows.into_iter().map(|row| view! { <UsageTableRow row editing can_manage/> }).collect_view();
     let first = query.offset() + 1;
     let last = query.offset() + u64::from(PAGE_SIZE);
     let shown = format!(
@@ -142,7 +149,7 @@ fn UsageTable(page: Page, editing: RwSignal<Option<UsageRow>>) -> impl IntoView 
 }
 
 #[component]
-fn UsageTableRow(row: UsageRow, editing: RwSignal<Option<UsageRow>>) -> impl IntoView {
+fn UsageTableRow(row: UsageRow, editing: RwSignal<Option<UsageRow>>, can_manage: bool) -> impl IntoView {
     let pct_class = format!("num usage-pct {}", row.band().css_class());
     let limit_title = match row.token_limit {
         Some(limit) => format!("{} of {} tokens", format_count(row.total_tokens), format_count(limit as i64)),
@@ -151,9 +158,11 @@ fn UsageTableRow(row: UsageRow, editing: RwSignal<Option<UsageRow>>) -> impl Int
     let name = (row.display_name != row.tenant_id).then(|| row.display_name.clone());
     let edit_label = format!("Edit token limit of {}", row.tenant_id);
     let tenant_id = row.tenant_id.clone();
+    let tenant_href = format!("/tenants/{}", row.tenant_id);
+    let id_text = row.tenant_id.clone();
     let cells = view! {
         <th scope="row">
-            <span class="tenant-id">{row.tenant_id.clone()}</span>
+            <A href=tenant_href attr:class="tenant-id">{id_text}</A>
             {name.map(|n| view! { <span class="tenant-name">{n}</span> })}
         </th>
         <td class="num">{format_count(row.input_tokens)}</td>
@@ -166,9 +175,11 @@ fn UsageTableRow(row: UsageRow, editing: RwSignal<Option<UsageRow>>) -> impl Int
         <tr data-tenant=tenant_id>
             {cells}
             <td class="row-actions">
-                <button type="button" class="link" aria-label=edit_label on:click=move |_| editing.set(Some(row.clone()))>
-                    "Edit limit"
-                </button>
+                {can_manage.then(|| view! {
+                    <button type="button" class="link" aria-label=edit_label on:click=move |_| editing.set(Some(row.clone()))>
+                        "Edit limit"
+                    </button>
+                })}
             </td>
         </tr>
     }

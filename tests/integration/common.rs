@@ -4,6 +4,7 @@ use leptos::prelude::LeptosOptions;
 use serde_json::Value;
 use sqlx::{Connection, Executor};
 use std::future::Future;
+use tollgate::auth::Role;
 use tollgate::limits::TokenLimit;
 use tollgate::server::db::{Backend, Db, DbOptions};
 use tollgate::server::state::{AppState, Clock};
@@ -74,12 +75,17 @@ fn rand_suffix() -> String {
     format!("{}_{}_{n}", std::process::id(), nanos % 1_000_000_000)
 }
 
+/// The system admin every test app starts with.
+pub const ROOT: (&str, &str) = ("root", "root-password-123");
+
 /// The app on 127.0.0.1:<random port>, with a manual clock.
 pub struct TestApp {
     pub base: String,
+    /// No cookies: anonymous for the console, and the client agents use with their keys.
     pub client: reqwest::Client,
+    /// Signed in as the system admin `ROOT`.
+    pub admin: reqwest::Client,
     pub state: AppState,
-    pub backend: Backend,
 }
 
 pub async fn spawn_app(db: &TestDatabase) -> TestApp {
@@ -89,10 +95,19 @@ pub async fn spawn_app(db: &TestDatabase) -> TestApp {
     let addr = listener.local_addr().expect("addr");
     let leptos_options =
         LeptosOptions::builder().output_name("tollgate").site_root("target/site").site_addr(addr).build();
-    let state = AppState { leptos_options, db: pool, writer, clock: Clock::manual(T0) };
+    let state = AppState { leptos_options, db: pool, writer, clock: Clock::manual(T0), secure_cookies: false };
     let router = tollgate::server::routes::router(state.clone());
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    TestApp { base: format!("http://{addr}"), client: reqwest::Client::new(), state, backend: db.backend }
+    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, service).await });
+    let mut app = TestApp { base: format!("http://{addr}"), client: client(), admin: client(), state };
+    app.add_user(ROOT.0, ROOT.1, Role::SystemAdmin).await;
+    app.admin = app.signed_in(ROOT.0, ROOT.1).await;
+    app
+}
+
+/// A client with its own cookie jar that does not follow redirects (tests look at them).
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().expect("client")
 }
 
 /// Runs `test` against a fresh app on SQLite, then on PostgreSQL.
@@ -113,6 +128,29 @@ where
 impl TestApp {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    /// Creates a console user directly in the store.
+    pub async fn add_user(&self, username: &str, password: &str, role: Role) {
+        let hash = tollgate::auth::password::hash(password.to_owned()).await.expect("hash");
+        tollgate::auth::store::create(&self.state.db.pool, username, &hash, &role, T0)
+            .await
+            .expect("create user")
+            .expect("user name free");
+    }
+
+    /// Signs in through the sign-in server function; returns a client holding the session.
+    pub async fn signed_in(&self, username: &str, password: &str) -> reqwest::Client {
+        let client = client();
+        let res = self.sign_in_form(&client, &[("username", username), ("password", password)]).await;
+        let status = res.status();
+        assert_eq!(status, 302, "sign-in of {username} failed: {:?}", res.text().await);
+        client
+    }
+
+    /// Posts the sign-in form as a browser without JavaScript does (`Accept: text/html`).
+    pub async fn sign_in_form(&self, client: &reqwest::Client, form: &[(&str, &str)]) -> reqwest::Response {
+        client.post(self.url("/api/sign_in")).header("accept", "text/html").form(form).send().await.expect("sign in")
     }
 
     /// Creates a tenant (with an optional limit) and an agent; returns the agent's key.
@@ -154,16 +192,24 @@ impl TestApp {
         res.json().await.expect("json")
     }
 
-    /// Calls a POST server function with form-encoded arguments, as the browser does.
+    /// Calls a POST server function as the system admin, form-encoded as the browser does.
     pub async fn server_fn(&self, name: &str, args: &[(&str, &str)]) -> (u16, Value) {
-        let res = self.client.post(self.url(&format!("/api/{name}"))).form(args).send().await.expect("server fn");
+        self.server_fn_as(&self.admin, name, args).await
+    }
+
+    pub async fn server_fn_as(&self, client: &reqwest::Client, name: &str, args: &[(&str, &str)]) -> (u16, Value) {
+        let res = client.post(self.url(&format!("/api/{name}"))).form(args).send().await.expect("server fn");
         let status = res.status().as_u16();
         (status, res.json().await.unwrap_or(Value::Null))
     }
 
-    /// Calls a GET server function.
+    /// Calls a GET server function as the system admin.
     pub async fn server_fn_get(&self, name: &str, query: &str) -> (u16, Value) {
-        let res = self.client.get(self.url(&format!("/api/{name}?{query}"))).send().await.expect("server fn");
+        self.server_fn_get_as(&self.admin, name, query).await
+    }
+
+    pub async fn server_fn_get_as(&self, client: &reqwest::Client, name: &str, query: &str) -> (u16, Value) {
+        let res = client.get(self.url(&format!("/api/{name}?{query}"))).send().await.expect("server fn");
         let status = res.status().as_u16();
         (status, res.json().await.unwrap_or(Value::Null))
     }

@@ -203,7 +203,7 @@ async fn the_usage_page_is_rendered_on_the_server() {
             .execute(&app.state.db.pool)
             .await
             .expect("update");
-        let html = app.client.get(app.url("/")).send().await.expect("get").text().await.expect("html");
+        let html = app.admin.get(app.url("/")).send().await.expect("get").text().await.expect("html");
         assert!(html.contains("Token usage by tenant"), "{html}");
         assert!(html.contains("rendered") && html.contains("105.0%") && html.contains("usage-danger"));
         assert!(html.contains("No Limit"));

@@ -1,0 +1,110 @@
+//! The Admin tab (system admins): console users and a form to create tenant admins.
+
+use crate::auth::pages::use_me;
+use crate::auth::server_fns::{list_users, CreateTenantAdmin};
+use crate::auth::{CurrentUser, Role};
+use crate::error::AppError;
+use crate::ui::ErrorPage;
+use leptos::prelude::*;
+
+#[component]
+pub fn AdminPage() -> impl IntoView {
+    let me = use_me();
+    let create = ServerAction::<CreateTenantAdmin>::new();
+    let users = Resource::new(move || create.version().get(), |_| list_users());
+    view! {
+        <Transition fallback=|| view! { <p class="page">"Loading…"</p> }>
+            {move || {
+                let me = me.clone();
+                Suspend::new(async move {
+                let Some(me) = me.filter(CurrentUser::is_system_admin) else {
+                    let error = AppError::forbidden("The Admin tab is for system admins");
+                    return view! { <ErrorPage error/> }.into_any();
+                };
+                match users.await {
+                    Ok(users) => view! { <AdminView me users create/> }.into_any(),
+                    Err(error) => view! { <ErrorPage error/> }.into_any(),
+                }
+            })
+            }}
+        </Transition>
+    }
+}
+
+#[component]
+fn AdminView(me: CurrentUser, users: Vec<CurrentUser>, create: ServerAction<CreateTenantAdmin>) -> impl IntoView {
+    let rows = users
+        .into_iter()
+        .map(|u| {
+            let (role, tenant) = match &u.role {
+                Role::SystemAdmin => ("System admin", String::new()),
+                Role::TenantAdmin { tenant_id } => ("Tenant admin", tenant_id.clone()),
+            };
+            let you = (u.user_id == me.user_id).then_some(" (you)");
+            view! {
+                <tr>
+                    <th scope="row">{u.username}{you}</th>
+                    <td>{role}</td>
+                    <td>{tenant}</td>
+                </tr>
+            }
+        })
+        .collect_view();
+    let field_error = move |field: &'static str| {
+        move || {
+            create.value().with(|v| match v {
+                Some(Err(e)) if e.field() == Some(field) => Some(e.field_message()),
+                _ => None,
+            })
+        }
+    };
+    let other_error = move || {
+        create.value().with(|v| match v {
+            Some(Err(e)) if !matches!(e.field(), Some("username" | "tenant_id" | "password")) => Some(e.to_string()),
+            _ => None,
+        })
+    };
+    let created = move || {
+        create.value().with(|v| match v {
+            Some(Ok(u)) => {
+                Some(format!("Tenant admin {} created for {}.", u.username, u.tenant_scope().unwrap_or_default()))
+            }
+            _ => None,
+        })
+    };
+    view! {
+        <section class="page">
+            <h1>"Admin"</h1>
+            <h2>"Console users"</h2>
+            <table class="usage-table" aria-label="Console users">
+                <thead>
+                    <tr><th scope="col">"User name"</th><th scope="col">"Role"</th><th scope="col">"Tenant"</th></tr>
+                </thead>
+                <tbody>{rows}</tbody>
+            </table>
+            <h2>"Create a tenant admin"</h2>
+            <ActionForm action=create attr:class="form narrow" attr:aria-label="Create a tenant admin">
+                <div class="field">
+                    <label for="new-username">"User name"</label>
+                    <input id="new-username" name="username" autocomplete="off" required/>
+                    <p class="field-error" role="alert">{field_error("username")}</p>
+                </div>
+                <div class="field">
+                    <label for="new-tenant-id">"Tenant ID"</label>
+                    <input id="new-tenant-id" name="tenant_id" autocomplete="off" required/>
+                    <p class="field-error" role="alert">{field_error("tenant_id")}</p>
+                </div>
+                <div class="field">
+                    <label for="new-password">"Password"</label>
+                    <input id="new-password" name="password" type="password" autocomplete="new-password" required minlength="10"/>
+                    <p class="field-error" role="alert">{field_error("password")}</p>
+                </div>
+                {move || other_error().map(|m| view! { <p class="alert error" role="alert">{m}</p> })}
+                {move || created().map(|m| view! { <p class="alert ok" role="status">{m}</p> })}
+                <div class="form-actions">
+                    <button type="submit" class="primary" disabled=move || create.pending().get()>"Create tenant admin"</button>
+                </div>
+            </ActionForm>
+        </section>
+    }
+}

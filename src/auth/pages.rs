@@ -1,0 +1,99 @@
+//! The sign-in page and the layout around every signed-in page (navigation, who you are,
+//! sign out). Signed-out visitors of a protected page are sent to sign-in and back.
+
+use super::model::CurrentUser;
+use super::server_fns::{load_current_user, SignIn, SignOut};
+use leptos::prelude::*;
+use leptos_router::components::{Outlet, Redirect, A};
+use leptos_router::hooks::{use_location, use_query_map};
+
+/// The signed-in user, for pages inside the protected layout (which renders them only once
+/// the user is known). What it allows is only a hint for the UI: every server function
+/// checks again on the server.
+pub fn use_me() -> Option<CurrentUser> {
+    use_context::<CurrentUser>()
+}
+
+#[component]
+pub fn SignInPage() -> impl IntoView {
+    let action = ServerAction::<SignIn>::new();
+    let query = use_query_map();
+    let next = move || query.with(|q| q.get("next").unwrap_or_else(|| "/".to_owned()));
+    let error = move || action.value().get().and_then(Result::err).map(|e| e.to_string());
+    view! {
+        <header class="topbar"><span class="brand">"Tollgate"</span></header>
+        <main>
+            <section class="sign-in">
+                <h1>"Sign in"</h1>
+                <ActionForm action attr:class="form" attr:aria-label="Sign in">
+                    <div class="field">
+                        <label for="username">"User name"</label>
+                        <input id="username" name="username" autocomplete="username" required autofocus/>
+                    </div>
+                    <div class="field">
+                        <label for="password">"Password"</label>
+                        <input id="password" name="password" type="password" autocomplete="current-password" required/>
+                    </div>
+                    <input type="hidden" name="next" prop:value=next/>
+                    {move || error().map(|m| view! { <p class="alert error" role="alert">{m}</p> })}
+                    <div class="form-actions">
+                        <button type="submit" class="primary" disabled=move || action.pending().get()>"Sign in"</button>
+                    </div>
+                </ActionForm>
+            </section>
+        </main>
+    }
+}
+
+/// Wraps every page that needs a signed-in user.
+#[component]
+pub fn ProtectedLayout() -> impl IntoView {
+    let user = Resource::new(|| (), |_| load_current_user());
+    let location = use_location();
+    let sign_in_path = move || {
+        let search = location.search.get_untracked();
+        let here = match search.is_empty() {
+            true => location.pathname.get_untracked(),
+            false => format!("{}?{search}", location.pathname.get_untracked()),
+        };
+        format!("/sign-in?next={}", crate::usage::model::encode_component(&here))
+    };
+    view! {
+        <Transition fallback=|| view! { <header class="topbar"><span class="brand">"Tollgate"</span></header> }>
+            {move || Suspend::new(async move {
+                match user.await {
+                    Ok(Some(me)) => {
+                        provide_context(me.clone());
+                        view! { <Nav me/> <main><Outlet/></main> }.into_any()
+                    }
+                    Ok(None) => view! { <Redirect path=sign_in_path()/> }.into_any(),
+                    Err(e) => view! { <main><crate::ui::ErrorPage error=e/></main> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn Nav(me: CurrentUser) -> impl IntoView {
+    let sign_out = ServerAction::<SignOut>::new();
+    let admin = me.is_system_admin();
+    let own_tenant = me.tenant_scope().map(|t| (format!("/tenants/{t}"), t.to_owned()));
+    view! {
+        <header class="topbar">
+            <A href="/" attr:class="brand">"Tollgate"</A>
+            <nav aria-label="Main">
+                <A href="/" exact=true>"Usage"</A>
+                {own_tenant.map(|(href, id)| view! { <A href=href>{format!("Tenant {id}")}</A> })}
+                {admin.then(|| view! { <A href="/admin">"Admin"</A> })}
+            </nav>
+            <div class="who">
+                <span class="username">{me.username.clone()}</span>
+                <span class="role">{me.role.label()}</span>
+                <ActionForm action=sign_out attr:class="sign-out">
+                    <button type="submit" class="secondary">"Sign out"</button>
+                </ActionForm>
+            </div>
+        </header>
+    }
+}

@@ -1,0 +1,102 @@
+//! The tenant page: this period's usage against the limit, when it resets, and the agents
+//! (system admins can revoke a key here).
+
+use super::server_fns::load_tenant_overview;
+use super::TenantOverview;
+use crate::agents::server_fns::RevokeAgent;
+use crate::agents::AgentSummary;
+use crate::auth::pages::use_me;
+use crate::format::{format_count, format_datetime, format_reset, format_usd};
+use crate::ui::{use_interval, ErrorPage};
+use crate::usage::table::REFRESH_MS;
+use leptos::prelude::*;
+use leptos_router::hooks::use_params_map;
+
+#[component]
+pub fn TenantPage() -> impl IntoView {
+    let params = use_params_map();
+    let tenant_id = move || params.with(|p| p.get("tenant_id").unwrap_or_default());
+    let can_revoke = use_me().is_some_and(|me| me.is_system_admin());
+    let revoke = ServerAction::<RevokeAgent>::new();
+    let tick = RwSignal::new(0u32);
+    use_interval(REFRESH_MS, move || tick.update(|n| *n = n.wrapping_add(1)));
+    let overview =
+        Resource::new(move || (tenant_id(), revoke.version().get(), tick.get()), |(id, ..)| load_tenant_overview(id));
+    view! {
+        <Transition fallback=|| view! { <p class="page">"Loading tenant…"</p> }>
+            {move || Suspend::new(async move {
+                match overview.await {
+                    Ok(overview) => view! { <TenantView overview can_revoke revoke/> }.into_any(),
+                    Err(error) => view! { <ErrorPage error/> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn TenantView(overview: TenantOverview, can_revoke: bool, revoke: ServerAction<RevokeAgent>) -> impl IntoView {
+    let u = overview.usage;
+    let limit = u.token_limit.map_or("No Limit".to_owned(), |l| format_count(l as i64));
+    let heading = if u.display_name == u.tenant_id {
+        u.tenant_id.clone()
+    } else {
+        format!("{} ({})", u.display_name, u.tenant_id)
+    };
+    let pct_class = format!("stat-value usage-pct {}", u.band().css_class());
+    let agents = overview.agents.into_iter().map(|agent| view! { <AgentRow agent can_revoke revoke/> }).collect_view();
+    let revoke_error = move || revoke.value().get().and_then(Result::err).map(|e| e.to_string());
+    view! {
+        <section class="page">
+            <h1>{heading}</h1>
+            <dl class="stats" aria-label="This period">
+                <div><dt>"Total Tokens"</dt><dd class="stat-value">{format_count(u.total_tokens)}</dd></div>
+                <div><dt>"Token Limit"</dt><dd class="stat-value">{limit}</dd></div>
+                <div><dt>"Usage %"</dt><dd class=pct_class>{u.usage_pct_text()}</dd></div>
+                <div><dt>"Total Cost"</dt><dd class="stat-value">{format_usd(u.cost_micros)}</dd></div>
+            </dl>
+            <p class="hint">
+                {format!("Input {} · Output {} tokens. ", format_count(u.input_tokens), format_count(u.output_tokens))}
+                {format_reset(overview.now, overview.resets_at)}
+            </p>
+            <h2>"Agents"</h2>
+            {move || revoke_error().map(|m| view! { <p class="alert error" role="alert">{m}</p> })}
+            <table class="usage-table" aria-label="Agents">
+                <thead>
+                    <tr>
+                        <th scope="col">"Name"</th>
+                        <th scope="col">"Key"</th>
+                        <th scope="col">"Created"</th>
+                        <th scope="col">"Status"</th>
+                        <th scope="col"><span class="visually-hidden">"Actions"</span></th>
+                    </tr>
+                </thead>
+                <tbody>{agents}</tbody>
+            </table>
+        </section>
+    }
+}
+
+#[component]
+fn AgentRow(agent: AgentSummary, can_revoke: bool, revoke: ServerAction<RevokeAgent>) -> impl IntoView {
+    let status = agent.revoked_at.map_or("Active".to_owned(), |t| format!("Revoked {}", format_datetime(t)));
+    let show_revoke = can_revoke && agent.revoked_at.is_none();
+    let label = format!("Revoke key of {}", agent.name);
+    let agent_id = agent.agent_id;
+    view! {
+        <tr>
+            <th scope="row">{agent.name}</th>
+            <td class="mono">{format!("{}…", agent.api_key_prefix)}</td>
+            <td>{format_datetime(agent.created_at)}</td>
+            <td>{status}</td>
+            <td class="row-actions">
+                {show_revoke.then(|| view! {
+                    <button type="button" class="link danger-link" aria-label=label
+                        on:click=move |_| { revoke.dispatch(RevokeAgent { agent_id }); }>
+                        "Revoke key"
+                    </button>
+                })}
+            </td>
+        </tr>
+    }
+}
