@@ -17,6 +17,8 @@ pub mod usage;
 pub mod validation;
 
 #[cfg(feature = "ssr")]
+pub mod enforce;
+#[cfg(feature = "ssr")]
 pub mod server;
 
 /// The browser entry point: hydrates the server-rendered page.

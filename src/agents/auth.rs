@@ -1,7 +1,6 @@
 //! Agent authentication: `Authorization: Bearer <api key>` → the agent and its tenant.
 
-use super::keys;
-use super::store::{find_by_key_hash, AgentPrincipal};
+use crate::enforce::Principal;
 use crate::error::AppError;
 use crate::server::state::AppState;
 use axum::extract::FromRequestParts;
@@ -9,8 +8,8 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 
 /// An agent authenticated by its API key. Extracting it answers 401 for a missing, malformed,
-/// unknown or revoked key, with the same message for all so keys cannot be probed.
-pub struct AuthenticatedAgent(pub AgentPrincipal);
+/// unknown or revoked key, with the same message for the last three so keys cannot be probed.
+pub struct AuthenticatedAgent(pub Principal);
 
 impl FromRequestParts<AppState> for AuthenticatedAgent {
     type Rejection = AppError;
@@ -24,9 +23,6 @@ impl FromRequestParts<AppState> for AuthenticatedAgent {
             .map(str::trim)
             .filter(|k| !k.is_empty())
             .ok_or_else(|| AppError::unauthorized("Missing API key: send Authorization: Bearer <agent key>"))?;
-        find_by_key_hash(&state.db.pool, &keys::hash(key))
-            .await?
-            .map(AuthenticatedAgent)
-            .ok_or_else(|| AppError::unauthorized("Invalid or revoked API key"))
+        state.enforcer.authenticate(key).await.map(AuthenticatedAgent)
     }
 }

@@ -35,6 +35,7 @@ pub async fn revoke_agent(agent_id: i64) -> Result<(), AppError> {
     if !super::store::revoke(&state.db.pool, agent_id, state.clock.now_ms()).await? {
         return Err(AppError::not_found(format!("No agent with id {agent_id}")));
     }
+    state.enforcer.agent_revoked(agent_id);
     tracing::info!(by = %admin.username, agent_id, "agent key revoked");
     Ok(())
 }

@@ -2,30 +2,19 @@
 
 use super::keys;
 use super::{AgentSummary, DeployedAgent};
+use crate::enforce::Principal;
 use crate::error::AppError;
 use crate::server::db::Db;
 use crate::tenants::store::{self as tenants, NewTenant};
 use sqlx::{AnyExecutor, FromRow};
 
-/// What an API key resolves to: the agent and its tenant's enforcement settings.
-#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
-pub struct AgentPrincipal {
-    pub agent_id: i64,
-    pub tenant_id: String,
-    pub token_limit: Option<i64>,
-    pub period_anchor: i64,
-    pub period_days: i64,
-}
-
 /// Finds the live (not revoked) agent holding this key hash.
 pub async fn find_by_key_hash<'c>(
     exec: impl AnyExecutor<'c>,
     key_hash: &str,
-) -> Result<Option<AgentPrincipal>, sqlx::Error> {
-    sqlx::query_as::<_, AgentPrincipal>(
-        "SELECT a.id AS agent_id, a.tenant_id, t.token_limit, t.period_anchor, t.period_days
-         FROM agents a JOIN tenants t ON t.id = a.tenant_id
-         WHERE a.api_key_hash = $1 AND a.revoked_at IS NULL",
+) -> Result<Option<Principal>, sqlx::Error> {
+    sqlx::query_as::<_, Principal>(
+        "SELECT id AS agent_id, tenant_id FROM agents WHERE api_key_hash = $1 AND revoked_at IS NULL",
     )
     .bind(key_hash)
     .fetch_optional(exec)

@@ -7,5 +7,6 @@ pub mod rules;
 pub mod server_fns;
 
 pub use rules::{
-    decide, format_usage_pct, parse_optional_limit, usage_pct, TokenDecision, TokenLimit, UsageBand, MAX_TOKEN_LIMIT,
+    admit, decide, format_usage_pct, parse_optional_limit, usage_pct, TokenDecision, TokenLimit, UsageBand,
+    MAX_TOKEN_LIMIT,
 };

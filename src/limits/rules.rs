@@ -122,6 +122,20 @@ pub fn decide(used_tokens: u64, token_limit: Option<TokenLimit>) -> TokenDecisio
     }
 }
 
+/// The admission rule with reservations. With an estimate, a call is admitted only if it
+/// fits: `used + reserved + estimate <= limit`; the admitted estimate is then reserved. With
+/// no estimate (0) it is the plain token rule, `used < limit`.
+pub fn admit(used_tokens: u64, reserved_tokens: u64, estimated_tokens: u64, token_limit: Option<TokenLimit>) -> bool {
+    match token_limit {
+        None => true,
+        Some(limit) if estimated_tokens == 0 => used_tokens < limit.get(),
+        Some(limit) => {
+            u128::from(used_tokens) + u128::from(reserved_tokens) + u128::from(estimated_tokens)
+                <= u128::from(limit.get())
+        }
+    }
+}
+
 /// Usage % = total_tokens / token_limit × 100.
 pub fn usage_pct(total_tokens: u64, token_limit: TokenLimit) -> f64 {
     total_tokens as f64 / token_limit.get() as f64 * 100.0
@@ -265,6 +279,19 @@ mod tests {
             if let TokenDecision::Allowed { remaining_tokens } = decide(used, Some(limit(l))) {
                 prop_assert_eq!(remaining_tokens, Some(l - used));
             }
+        }
+
+        #[test]
+        fn admission_is_exactly_the_fit_rule(used in any::<u64>(), reserved in any::<u64>(), e in 1u64.., l in 1..=MAX_TOKEN_LIMIT) {
+            let fits = u128::from(used) + u128::from(reserved) + u128::from(e) <= u128::from(l);
+            prop_assert_eq!(admit(used, reserved, e, Some(limit(l))), fits);
+            prop_assert!(admit(used, reserved, e, None));
+        }
+
+        #[test]
+        fn admission_without_estimate_is_the_token_rule(used in any::<u64>(), reserved in any::<u64>(), l in 1..=MAX_TOKEN_LIMIT) {
+            let refused = matches!(decide(used, Some(limit(l))), TokenDecision::Refused { .. });
+            prop_assert_eq!(admit(used, reserved, 0, Some(limit(l))), !refused);
         }
 
         #[test]

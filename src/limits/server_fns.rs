@@ -27,6 +27,8 @@ async fn update(tenant_id: &str, limit: Option<super::TokenLimit>) -> Result<(),
     if !store::set_token_limit(&state.db.pool, &id, limit).await? {
         return Err(AppError::not_found(format!("No tenant with id {id}")));
     }
+    // Checks in this process decide from memory: they must see the new limit from now on.
+    state.enforcer.tenant_changed(id.as_str(), state.clock.now_ms()).await?;
     tracing::info!(by = %admin.username, tenant_id = %id, token_limit = ?limit.map(|l| l.get()), "token limit changed");
     Ok(())
 }

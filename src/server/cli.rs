@@ -2,10 +2,10 @@
 
 use super::db::{Db, DbOptions, SqliteSync};
 use super::state::{AppState, Clock};
+use crate::enforce::Enforcer;
 use crate::limits::{parse_optional_limit, TokenLimit};
 use crate::tenants::store::{self as tenants, NewTenant};
 use crate::tenants::TenantId;
-use crate::usage::writer::UsageWriter;
 use clap::{Args, Parser, Subcommand};
 use leptos::prelude::LeptosOptions;
 use std::net::SocketAddr;
@@ -81,6 +81,9 @@ pub struct ServeArgs {
     /// Mark the session cookie Secure; set it when the console is reached over HTTPS.
     #[arg(long, env = "TOLLGATE_SECURE_COOKIES")]
     pub secure_cookies: bool,
+    /// Seconds an admitted check's reservation lasts if no report settles it.
+    #[arg(long, env = "TOLLGATE_RESERVATION_TTL_SECS", default_value_t = 300)]
+    pub reservation_ttl_secs: u64,
     /// `username:password` of a system admin to create on start when there are no users yet.
     #[arg(long, env = "TOLLGATE_BOOTSTRAP_ADMIN", hide_env_values = true)]
     pub bootstrap_admin: Option<String>,
@@ -318,15 +321,26 @@ async fn serve(db: Db, args: ServeArgs) -> Result<(), String> {
         .site_pkg_dir("pkg")
         .site_addr(args.addr)
         .build();
-    let (writer, writer_task) = UsageWriter::spawn(db.clone());
-    let state =
-        AppState { leptos_options, db: db.clone(), writer, clock: Clock::System, secure_cookies: args.secure_cookies };
-    tokio::spawn(delete_expired_sessions(db));
+    let (enforcer, writer, writer_task) = Enforcer::start(&db, args.reservation_ttl_secs.saturating_mul(1000) as i64);
+    let upkeep = enforcer.spawn_upkeep(Clock::System);
+    let state = AppState {
+        leptos_options,
+        db: db.clone(),
+        writer,
+        enforcer,
+        clock: Clock::System,
+        secure_cookies: args.secure_cookies,
+    };
+    let sessions = tokio::spawn(delete_expired_sessions(db));
     let listener =
         tokio::net::TcpListener::bind(args.addr).await.map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
     println!("Tollgate listening on http://{}", args.addr);
     let app = super::routes::router(state).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.map_err(|e| e.to_string())?;
+    // The upkeep task holds a writer handle; once it and the router are gone, the writer
+    // drains its queue and stops, and every accepted report is committed.
+    upkeep.abort();
+    sessions.abort();
     let _ = writer_task.await;
     Ok(())
 }

@@ -11,7 +11,7 @@ use crate::limits::TokenLimit;
 use crate::tenants::store::{self as tenants, NewTenant};
 use crate::tenants::TenantId;
 use crate::usage::report::UsageReport;
-use crate::usage::store::{record_event, NewEvent};
+use crate::usage::store::{record_batch, NewEvent};
 
 /// (id, display name, token limit, tokens used this period, model)
 const DEMO: &[(&str, &str, Option<u64>, i64, &str)] = &[
@@ -49,7 +49,7 @@ pub async fn load(db: &Db, now: i64) -> Result<Vec<DeployedAgent>, AppError> {
         let agent = crate::agents::store::deploy(db, tenant, "demo-agent".to_owned(), now).await?;
         let record = tenants::get(&db.pool, &id).await?.ok_or_else(AppError::internal)?;
         let period = current_period(record.period_anchor, record.period_days(), now);
-        let mut tx = db.pool.begin().await?;
+        let mut events = Vec::new();
         for i in 0..EVENTS_PER_TENANT {
             // Split `used` into equal calls, 60 % input and 40 % output.
             let tokens = used / EVENTS_PER_TENANT + i64::from(i < used % EVENTS_PER_TENANT);
@@ -61,6 +61,7 @@ pub async fn load(db: &Db, now: i64) -> Result<Vec<DeployedAgent>, AppError> {
                 output_tokens: tokens - input_tokens,
                 user_id: Some(format!("user-{}", i % 3)),
                 cost_micros: crate::usage::pricing::cost_micros(model, input_tokens, tokens - input_tokens),
+                reservation_id: None,
             };
             let event = NewEvent {
                 tenant_id: id.to_string(),
@@ -68,9 +69,13 @@ pub async fn load(db: &Db, now: i64) -> Result<Vec<DeployedAgent>, AppError> {
                 report,
                 occurred_at: now - (EVENTS_PER_TENANT - i) * 60_000,
                 period_start: period.start,
+                resets_at: period.resets_at,
+                token_limit: limit,
             };
-            record_event(&mut tx, &event).await?;
+            events.push(event);
         }
+        let mut tx = db.pool.begin().await?;
+        record_batch(&mut tx, &events).await?;
         tx.commit().await?;
         deployed.push(agent);
     }

@@ -1,6 +1,7 @@
 //! What every handler and server function shares.
 
 use super::db::Db;
+use crate::enforce::Enforcer;
 use crate::error::AppError;
 use crate::usage::writer::UsageWriter;
 use axum::extract::FromRef;
@@ -14,6 +15,7 @@ pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub db: Db,
     pub writer: UsageWriter,
+    pub enforcer: Enforcer,
     pub clock: Clock,
     /// Mark the session cookie `Secure` (set when users reach the console over HTTPS).
     pub secure_cookies: bool,

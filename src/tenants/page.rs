@@ -51,6 +51,7 @@ fn TenantView(overview: TenantOverview, can_revoke: bool, revoke: ServerAction<R
             <h1>{heading}</h1>
             <dl class="stats" aria-label="This period">
                 <div><dt>"Total Tokens"</dt><dd class="stat-value">{format_count(u.total_tokens)}</dd></div>
+                <div><dt>"Reserved Tokens"</dt><dd class="stat-value">{format_count(u.reserved_tokens)}</dd></div>
                 <div><dt>"Token Limit"</dt><dd class="stat-value">{limit}</dd></div>
                 <div><dt>"Usage %"</dt><dd class=pct_class>{u.usage_pct_text()}</dd></div>
                 <div><dt>"Total Cost"</dt><dd class="stat-value">{format_usd(u.cost_micros)}</dd></div>

@@ -43,6 +43,10 @@ pub async fn load_tenant_overview(tenant_id: String) -> Result<TenantOverview, A
             input_tokens: counters.input_tokens,
             output_tokens: counters.output_tokens,
             total_tokens: counters.input_tokens + counters.output_tokens,
+            reserved_tokens: state
+                .enforcer
+                .reserved_in_memory(id.as_str())
+                .map_or(counters.reserved_tokens, |r| r as i64),
             cost_micros: counters.cost_micros,
             token_limit: tenant.token_limit().map(|l| l.get()),
         },

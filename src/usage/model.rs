@@ -17,6 +17,9 @@ pub struct UsageRow {
     pub input_tokens: i64,
     pub output_tokens: i64,
     pub total_tokens: i64,
+    /// Tokens reserved by admitted checks whose reports have not arrived yet.
+    #[serde(default)]
+    pub reserved_tokens: i64,
     pub cost_micros: i64,
     pub token_limit: Option<u64>,
 }
@@ -224,6 +227,7 @@ mod tests {
             input_tokens: 600,
             output_tokens: 450,
             total_tokens: 1050,
+            reserved_tokens: 0,
             cost_micros: 0,
             token_limit: None,
         };

@@ -3,7 +3,7 @@
 
 use super::pricing;
 use crate::validation::{short_text, FieldError};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The most tokens one call may report in either direction; anything above is a client bug.
 pub const MAX_TOKENS_PER_EVENT: i64 = 100_000_000;
@@ -25,6 +25,9 @@ pub struct ReportBody {
     /// The call's cost when the agent knows it; otherwise it is priced from the model table.
     #[serde(default)]
     pub cost_usd: Option<f64>,
+    /// The reservation the check made for this call; reporting settles (releases) it.
+    #[serde(default)]
+    pub reservation_id: Option<String>,
 }
 
 /// A validated usage report.
@@ -38,6 +41,7 @@ pub struct UsageReport {
     pub user_id: Option<String>,
     /// Cost in micro-USD (1e-6 USD), integer so that sums are exact.
     pub cost_micros: i64,
+    pub reservation_id: Option<String>,
 }
 
 impl UsageReport {
@@ -55,12 +59,26 @@ impl TryFrom<ReportBody> for UsageReport {
         let input_tokens = token_count("input_tokens", body.input_tokens)?;
         let output_tokens = token_count("output_tokens", body.output_tokens)?;
         let user_id = body.user_id.map(|u| short_text("user_id", &u, MAX_ID_CHARS)).transpose()?;
+        let reservation_id = body.reservation_id.map(|r| short_text("reservation_id", &r, MAX_ID_CHARS)).transpose()?;
         let cost_micros = match body.cost_usd {
             Some(usd) => cost_to_micros(usd)?,
             None => pricing::cost_micros(&model, input_tokens, output_tokens),
         };
-        Ok(Self { event_id, model, input_tokens, output_tokens, user_id, cost_micros })
+        Ok(Self { event_id, model, input_tokens, output_tokens, user_id, cost_micros, reservation_id })
     }
+}
+
+/// What a report was answered, stored with its event so that a replay gets the same answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReportResult {
+    pub event_id: String,
+    pub tenant_id: String,
+    pub cost_usd: f64,
+    /// The tenant's tokens this period once this event was counted.
+    pub used_tokens: u64,
+    pub token_limit: Option<u64>,
+    pub remaining_tokens: Option<u64>,
+    pub resets_at: String,
 }
 
 fn token_count(field: &str, n: i64) -> Result<i64, FieldError> {
@@ -101,6 +119,7 @@ mod tests {
             output_tokens: output,
             user_id: None,
             cost_usd: None,
+            reservation_id: None,
         }
     }
 

@@ -13,5 +13,11 @@ pub async fn list_usage(query: UsageQuery) -> Result<UsagePage, AppError> {
     let state = crate::server::state::app_state()?;
     let user = crate::auth::guard::require_user(&state).await?;
     let query = query.normalized();
-    Ok(super::store::list_usage(&state.db.pool, &query, user.tenant_scope(), state.clock.now_ms()).await?)
+    let mut page = super::store::list_usage(&state.db.pool, &query, user.tenant_scope(), state.clock.now_ms()).await?;
+    for row in &mut page.rows {
+        if let Some(reserved) = state.enforcer.reserved_in_memory(&row.tenant_id) {
+            row.reserved_tokens = reserved as i64;
+        }
+    }
+    Ok(page)
 }

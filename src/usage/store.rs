@@ -1,9 +1,11 @@
-//! Usage events and per-period counters. Recording is one transaction: the event row (its
-//! primary key is the idempotency rule) and an atomic counter increment in SQL, never a
-//! read-modify-write in Rust.
+//! Usage events and per-period counters. A batch of reports is recorded in one transaction:
+//! the event rows (their primary key is the idempotency rule) and the counter rows, which
+//! are locked first so that no other writer can change them until commit.
 
 use super::model::{SortKey, UsagePage, UsageQuery, UsageRow, PAGE_SIZE};
-use super::report::UsageReport;
+use super::report::{micros_to_usd, ReportResult, UsageReport};
+use crate::limits::period::rfc3339;
+use std::collections::HashMap;
 // Dynamic SQL here is built only from constants and the SortKey whitelist, never from input.
 use sqlx::{AnyConnection, AnyExecutor, AssertSqlSafe, FromRow};
 
@@ -14,6 +16,9 @@ pub struct Counters {
     pub output_tokens: i64,
     pub cost_micros: i64,
     pub event_count: i64,
+    /// Tokens held by open reservations (shared mode; 0 in local mode, where they are in memory).
+    #[sqlx(default)]
+    pub reserved_tokens: i64,
 }
 
 impl Counters {
@@ -29,63 +34,197 @@ pub struct NewEvent {
     pub agent_id: i64,
     pub report: UsageReport,
     pub occurred_at: i64,
+    /// The budget period the event counts toward, and the tenant's limit at the time: both go
+    /// into the stored result.
     pub period_start: i64,
+    pub resets_at: i64,
+    pub token_limit: Option<u64>,
 }
 
 /// What recording an event did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Recorded {
-    /// `false` when the event id had been recorded before (nothing changed).
+    /// `false` when the event id had been recorded before: nothing changed, and `result` is
+    /// the answer the first report got.
     pub recorded: bool,
-    /// The tenant's counters for the event's period after this event.
-    pub counters: Counters,
+    pub result: ReportResult,
 }
 
-/// Inserts the event and increments its period's counters, inside the caller's transaction.
-pub async fn record_event(conn: &mut AnyConnection, event: &NewEvent) -> Result<Recorded, sqlx::Error> {
-    let r = &event.report;
-    let inserted = sqlx::query(
-        "INSERT INTO usage_events
-           (tenant_id, event_id, agent_id, user_id, model, input_tokens, output_tokens, cost_micros, occurred_at, period_start)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-         ON CONFLICT (tenant_id, event_id) DO NOTHING",
-    )
-    .bind(&event.tenant_id)
-    .bind(&r.event_id)
-    .bind(event.agent_id)
-    .bind(r.user_id.as_deref())
-    .bind(&r.model)
-    .bind(r.input_tokens)
-    .bind(r.output_tokens)
-    .bind(r.cost_micros)
-    .bind(event.occurred_at)
-    .bind(event.period_start)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected()
-        == 1;
-    if !inserted {
-        let counters = period_counters(&mut *conn, &event.tenant_id, event.period_start).await?;
-        return Ok(Recorded { recorded: false, counters });
+/// The committed counter of one tenant-period after a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommittedTotal {
+    pub period_start: i64,
+    pub used_tokens: u64,
+}
+
+/// Records a batch of events in the caller's transaction, in order, with a fixed number of
+/// statements per tenant-period however many events there are: lock each counter row (in a
+/// fixed order, so concurrent processes cannot deadlock), find which ids were seen before,
+/// insert the new events with their results, add the sums to the counters. Returns each
+/// event's outcome and the counters' new totals per tenant.
+pub async fn record_batch(
+    conn: &mut AnyConnection,
+    events: &[NewEvent],
+) -> Result<(Vec<Recorded>, HashMap<String, CommittedTotal>), sqlx::Error> {
+    // 1. Lock (and create) each counter row; its totals are then stable until commit.
+    let mut groups: Vec<(&str, i64)> = events.iter().map(|e| (e.tenant_id.as_str(), e.period_start)).collect();
+    groups.sort_unstable();
+    groups.dedup();
+    let mut before: HashMap<(&str, i64), Counters> = HashMap::new();
+    for &(tenant_id, period_start) in &groups {
+        let counter = sqlx::query_as::<_, Counters>(
+            "INSERT INTO usage_counters (tenant_id, period_start) VALUES ($1, $2)
+             ON CONFLICT (tenant_id, period_start) DO UPDATE SET event_count = usage_counters.event_count
+             RETURNING input_tokens, output_tokens, cost_micros, event_count",
+        )
+        .bind(tenant_id)
+        .bind(period_start)
+        .fetch_one(&mut *conn)
+        .await?;
+        before.insert((tenant_id, period_start), counter);
     }
-    let counters = sqlx::query_as::<_, Counters>(
-        "INSERT INTO usage_counters (tenant_id, period_start, input_tokens, output_tokens, cost_micros, event_count)
-         VALUES ($1, $2, $3, $4, $5, 1)
-         ON CONFLICT (tenant_id, period_start) DO UPDATE SET
-           input_tokens  = usage_counters.input_tokens  + excluded.input_tokens,
-           output_tokens = usage_counters.output_tokens + excluded.output_tokens,
-           cost_micros   = usage_counters.cost_micros   + excluded.cost_micros,
-           event_count   = usage_counters.event_count   + 1
-         RETURNING input_tokens, output_tokens, cost_micros, event_count",
-    )
-    .bind(&event.tenant_id)
-    .bind(event.period_start)
-    .bind(r.input_tokens)
-    .bind(r.output_tokens)
-    .bind(r.cost_micros)
-    .fetch_one(&mut *conn)
-    .await?;
-    Ok(Recorded { recorded: true, counters })
+    let mut totals = before.clone();
+
+    // 2. Which of these ids were recorded before, and what they were answered.
+    let mut seen: HashMap<(&str, &str), Option<String>> = HashMap::new();
+    let mut tenants: Vec<&str> = groups.iter().map(|g| g.0).collect();
+    tenants.dedup();
+    for tenant_id in tenants {
+        let ids: Vec<&str> =
+            events.iter().filter(|e| e.tenant_id == tenant_id).map(|e| e.report.event_id.as_str()).collect();
+        for chunk in ids.chunks(500) {
+            let placeholders: Vec<String> = (2..chunk.len() + 2).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "SELECT event_id, result FROM usage_events WHERE tenant_id = $1 AND event_id IN ({})",
+                placeholders.join(", ")
+            );
+            let mut query = sqlx::query_as::<_, (String, Option<String>)>(AssertSqlSafe(sql)).bind(tenant_id);
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            for (event_id, result) in query.fetch_all(&mut *conn).await? {
+                let id = chunk.iter().copied().find(|i| *i == event_id).unwrap_or_default();
+                seen.insert((tenant_id, id), result);
+            }
+        }
+    }
+
+    // 3. Walk the events in order: replays get the stored answer, new ones count.
+    let mut outcomes: Vec<Recorded> = Vec::with_capacity(events.len());
+    let mut new_index: HashMap<(&str, &str), usize> = HashMap::new();
+    let mut fresh = Vec::new();
+    for (i, e) in events.iter().enumerate() {
+        let key = (e.tenant_id.as_str(), e.report.event_id.as_str());
+        if let Some(stored) = seen.get(&key) {
+            outcomes.push(Recorded { recorded: false, result: replayed_result(e, stored.as_deref(), &totals) });
+            continue;
+        }
+        if let Some(&first) = new_index.get(&key) {
+            // The same id twice in one batch: the second is a replay of the first.
+            let result = outcomes[first].result.clone();
+            outcomes.push(Recorded { recorded: false, result });
+            continue;
+        }
+        let counter = totals.entry((e.tenant_id.as_str(), e.period_start)).or_default();
+        counter.input_tokens += e.report.input_tokens;
+        counter.output_tokens += e.report.output_tokens;
+        counter.cost_micros += e.report.cost_micros;
+        counter.event_count += 1;
+        let result = result_of(e, counter.total_tokens());
+        new_index.insert(key, i);
+        fresh.push(i);
+        outcomes.push(Recorded { recorded: true, result });
+    }
+
+    // 4. Insert the new events with their answers.
+    for chunk in fresh.chunks(200) {
+        let mut sql = String::from(
+            "INSERT INTO usage_events (tenant_id, event_id, agent_id, user_id, model, input_tokens, output_tokens,
+             cost_micros, occurred_at, period_start, result) VALUES ",
+        );
+        for (n, _) in chunk.iter().enumerate() {
+            let b = n * 11;
+            let row: Vec<String> = (1..=11).map(|k| format!("${}", b + k)).collect();
+            sql.push_str(if n == 0 { "(" } else { ", (" });
+            sql.push_str(&row.join(", "));
+            sql.push(')');
+        }
+        sql.push_str(" ON CONFLICT (tenant_id, event_id) DO NOTHING");
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for &i in chunk {
+            let (e, r) = (&events[i], &events[i].report);
+            let result = serde_json::to_string(&outcomes[i].result).ok();
+            query = query
+                .bind(e.tenant_id.as_str())
+                .bind(r.event_id.as_str())
+                .bind(e.agent_id)
+                .bind(r.user_id.as_deref())
+                .bind(r.model.as_str())
+                .bind(r.input_tokens)
+                .bind(r.output_tokens)
+                .bind(r.cost_micros)
+                .bind(e.occurred_at)
+                .bind(e.period_start)
+                .bind(result);
+        }
+        let inserted = query.execute(&mut *conn).await?.rows_affected();
+        if inserted != chunk.len() as u64 {
+            // Another process recorded one of these ids between step 2 and now (only possible
+            // across a period boundary); the caller retries the batch, which then sees it.
+            return Err(sqlx::Error::Protocol("concurrent duplicate event id; retry the batch".into()));
+        }
+    }
+
+    // 5. Add the new events' sums to the counters (atomic increments).
+    let mut committed = HashMap::new();
+    for &(tenant_id, period_start) in &groups {
+        let key = (tenant_id, period_start);
+        let (from, to) = (before.get(&key).copied().unwrap_or_default(), totals.get(&key).copied().unwrap_or_default());
+        let after = sqlx::query_as::<_, Counters>(
+            "UPDATE usage_counters SET input_tokens = input_tokens + $3, output_tokens = output_tokens + $4,
+               cost_micros = cost_micros + $5, event_count = event_count + $6
+             WHERE tenant_id = $1 AND period_start = $2
+             RETURNING input_tokens, output_tokens, cost_micros, event_count",
+        )
+        .bind(tenant_id)
+        .bind(period_start)
+        .bind(to.input_tokens - from.input_tokens)
+        .bind(to.output_tokens - from.output_tokens)
+        .bind(to.cost_micros - from.cost_micros)
+        .bind(to.event_count - from.event_count)
+        .fetch_one(&mut *conn)
+        .await?;
+        if after != to {
+            // The row changed although it was locked: never expected; refuse to commit.
+            return Err(sqlx::Error::Protocol(format!("counter of {tenant_id} moved during the batch")));
+        }
+        let newest = committed.entry(tenant_id.to_owned()).or_insert(CommittedTotal { period_start, used_tokens: 0 });
+        if period_start >= newest.period_start {
+            *newest = CommittedTotal { period_start, used_tokens: after.total_tokens() };
+        }
+    }
+    Ok((outcomes, committed))
+}
+
+fn result_of(e: &NewEvent, used_tokens: u64) -> ReportResult {
+    ReportResult {
+        event_id: e.report.event_id.clone(),
+        tenant_id: e.tenant_id.clone(),
+        cost_usd: micros_to_usd(e.report.cost_micros),
+        used_tokens,
+        token_limit: e.token_limit,
+        remaining_tokens: e.token_limit.map(|l| l.saturating_sub(used_tokens)),
+        resets_at: rfc3339(e.resets_at),
+    }
+}
+
+/// The stored answer of a replayed event; events recorded before answers were stored get
+/// the tenant's current usage instead.
+fn replayed_result(e: &NewEvent, stored: Option<&str>, totals: &HashMap<(&str, i64), Counters>) -> ReportResult {
+    stored.and_then(|json| serde_json::from_str(json).ok()).unwrap_or_else(|| {
+        let used = totals.get(&(e.tenant_id.as_str(), e.period_start)).map(Counters::total_tokens).unwrap_or(0);
+        result_of(e, used)
+    })
 }
 
 /// The tenant's counters for the period starting at `period_start` (zero if none yet).
@@ -95,7 +234,7 @@ pub async fn period_counters<'c>(
     period_start: i64,
 ) -> Result<Counters, sqlx::Error> {
     Ok(sqlx::query_as::<_, Counters>(
-        "SELECT input_tokens, output_tokens, cost_micros, event_count
+        "SELECT input_tokens, output_tokens, cost_micros, event_count, reserved_tokens
          FROM usage_counters WHERE tenant_id = $1 AND period_start = $2",
     )
     .bind(tenant_id)
@@ -149,6 +288,7 @@ pub async fn list_usage(
                   COALESCE(c.input_tokens, 0) AS input_tokens,
                   COALESCE(c.output_tokens, 0) AS output_tokens,
                   COALESCE(c.input_tokens, 0) + COALESCE(c.output_tokens, 0) AS total_tokens,
+                  COALESCE(c.reserved_tokens, 0) AS reserved_tokens,
                   COALESCE(c.cost_micros, 0) AS cost_micros
            FROM tenants t
            LEFT JOIN usage_counters c ON c.tenant_id = t.id AND c.period_start = {CURRENT_PERIOD_START}
@@ -190,6 +330,7 @@ struct UsageRowRecord {
     input_tokens: i64,
     output_tokens: i64,
     total_tokens: i64,
+    reserved_tokens: i64,
     cost_micros: i64,
 }
 
@@ -201,6 +342,7 @@ impl From<UsageRowRecord> for UsageRow {
             input_tokens: r.input_tokens,
             output_tokens: r.output_tokens,
             total_tokens: r.total_tokens,
+            reserved_tokens: r.reserved_tokens,
             cost_micros: r.cost_micros,
             token_limit: r.token_limit.and_then(|l| u64::try_from(l).ok()),
         }

@@ -167,7 +167,12 @@ fn UsageTableRow(row: UsageRow, editing: RwSignal<Option<UsageRow>>, can_manage:
         </th>
         <td class="num">{format_count(row.input_tokens)}</td>
         <td class="num">{format_count(row.output_tokens)}</td>
-        <td class="num">{format_count(row.total_tokens)}</td>
+        <td class="num">
+            {format_count(row.total_tokens)}
+            {(row.reserved_tokens > 0).then(|| view! {
+                <span class="reserved">{format!("+{} reserved", format_count(row.reserved_tokens))}</span>
+            })}
+        </td>
         <td class="num">{format_usd(row.cost_micros)}</td>
         <td class=pct_class title=limit_title>{row.usage_pct_text()}</td>
     };

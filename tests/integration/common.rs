@@ -5,15 +5,17 @@ use serde_json::Value;
 use sqlx::{Connection, Executor};
 use std::future::Future;
 use tollgate::auth::Role;
+use tollgate::enforce::Enforcer;
 use tollgate::limits::TokenLimit;
 use tollgate::server::db::{Backend, Db, DbOptions};
 use tollgate::server::state::{AppState, Clock};
 use tollgate::tenants::store::NewTenant;
 use tollgate::tenants::TenantId;
-use tollgate::usage::writer::UsageWriter;
 
 /// 2027-01-15T08:00:00Z, the manual clock's start in every test.
 pub const T0: i64 = 1_800_000_000_000;
+/// How long reservations last in tests (the clock is moved by hand).
+pub const RESERVATION_TTL_MS: i64 = 60_000;
 
 /// A database that exists only for one test.
 pub struct TestDatabase {
@@ -90,12 +92,14 @@ pub struct TestApp {
 
 pub async fn spawn_app(db: &TestDatabase) -> TestApp {
     let pool = Db::connect(&DbOptions::new(&db.url)).await.expect("connect and migrate");
-    let (writer, _task) = UsageWriter::spawn(pool.clone());
+    let (enforcer, writer, _task) = Enforcer::start(&pool, RESERVATION_TTL_MS);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let leptos_options =
         LeptosOptions::builder().output_name("tollgate").site_root("target/site").site_addr(addr).build();
-    let state = AppState { leptos_options, db: pool, writer, clock: Clock::manual(T0), secure_cookies: false };
+    let clock = Clock::manual(T0);
+    enforcer.spawn_upkeep(clock.clone());
+    let state = AppState { leptos_options, db: pool, writer, enforcer, clock, secure_cookies: false };
     let router = tollgate::server::routes::router(state.clone());
     let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, service).await });

@@ -5,4 +5,5 @@ mod agent_api;
 mod auth;
 mod common;
 mod console;
+mod exactness;
 mod store;
