@@ -6,7 +6,7 @@ SHELL := /bin/bash
 export PATH := $(CURDIR)/end2end/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/test
 
-.PHONY: run test build setup-app setup-test unit e2e clean-test-dbs
+.PHONY: run test build bench setup-app setup-test unit e2e clean-test-dbs
 
 run: setup-app build
 	DATABASE_URL=$${DATABASE_URL:-sqlite://tollgate.db} ./target/release/tollgate serve --demo
@@ -31,6 +31,13 @@ unit: clean-test-dbs
 # Playwright in Debian's chromium against the release build, hydrated and with JavaScript off.
 e2e:
 	cd end2end && npx playwright test
+
+# Throughput and latency of the agent API on loopback (README, "Performance"), on SQLite
+# and on PostgreSQL. Not part of `make test`: numbers are read, not asserted.
+bench: setup-test build
+	cargo build --release --features bench --bin loadgen
+	./target/release/loadgen
+	./target/release/loadgen --backend postgres --scenarios noop,check,report
 
 # Databases left behind by an interrupted test run.
 clean-test-dbs:

@@ -26,6 +26,31 @@ impl Backend {
     }
 }
 
+impl Backend {
+    /// The backend behind a connection of the `Any` driver.
+    pub fn of_connection(conn: &AnyConnection) -> Self {
+        if conn.backend_name().eq_ignore_ascii_case("sqlite") {
+            Self::Sqlite
+        } else {
+            Self::Postgres
+        }
+    }
+
+    /// `(…), (…), …`: `rows` tuples of `width` placeholders for a multi-row statement.
+    /// SQLite gets anonymous `?`: sqlx resolves every `$n` by name, and SQLite finds a name
+    /// by scanning all of them, which makes a thousand-parameter batch quadratic.
+    pub fn values_list(self, rows: usize, width: usize) -> String {
+        let placeholder = |k: usize| match self {
+            Self::Sqlite => "?".to_owned(),
+            Self::Postgres => format!("${k}"),
+        };
+        (0..rows)
+            .map(|r| format!("({})", (1..=width).map(|k| placeholder(r * width + k)).collect::<Vec<_>>().join(", ")))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
 /// How SQLite syncs commits to disk (PRAGMA synchronous). In WAL mode `normal` survives an
 /// application crash but may lose the last commits on power loss; `full` survives both.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -138,5 +163,7 @@ mod tests {
         assert!(Backend::of_url("mysql://h").is_err());
         assert_eq!(sqlite_url_creating_file("sqlite://x.db"), "sqlite://x.db?mode=rwc");
         assert_eq!(sqlite_url_creating_file("sqlite://x.db?mode=ro"), "sqlite://x.db?mode=ro");
+        assert_eq!(Backend::Postgres.values_list(2, 2), "($1, $2), ($3, $4)");
+        assert_eq!(Backend::Sqlite.values_list(2, 2), "(?, ?), (?, ?)");
     }
 }

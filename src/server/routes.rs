@@ -31,14 +31,19 @@ pub fn router(state: AppState) -> Router {
         .with_same_site(SameSite::Lax)
         .with_secure(state.secure_cookies)
         .with_expiry(Expiry::OnInactivity(time::Duration::hours(SESSION_IDLE_HOURS)));
-    Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .merge(crate::usage::agent_api::routes())
+    // The console: pages and server functions, with sessions and the CSRF check.
+    let console = Router::new()
         .leptos_routes(&state, routes, move || shell(options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(middleware::map_response(server_fn_error_status))
         .layer(middleware::from_fn(reject_cross_site_writes))
-        .layer(sessions)
+        .layer(sessions);
+    // The agent API authenticates by key alone: it skips the console's layers, which keeps
+    // the check path short.
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .merge(crate::usage::agent_api::routes())
+        .merge(console)
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

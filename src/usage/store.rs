@@ -5,6 +5,7 @@
 use super::model::{SortKey, UsagePage, UsageQuery, UsageRow, PAGE_SIZE};
 use super::report::{micros_to_usd, ReportResult, UsageReport};
 use crate::limits::period::rfc3339;
+use crate::server::db::Backend;
 use std::collections::HashMap;
 // Dynamic SQL here is built only from constants and the SortKey whitelist, never from input.
 use sqlx::{AnyConnection, AnyExecutor, AssertSqlSafe, FromRow};
@@ -24,6 +25,39 @@ pub struct Counters {
 impl Counters {
     pub fn total_tokens(&self) -> u64 {
         (self.input_tokens + self.output_tokens).max(0) as u64
+    }
+
+    fn minus(self, other: Counters) -> Counters {
+        Counters {
+            input_tokens: self.input_tokens - other.input_tokens,
+            output_tokens: self.output_tokens - other.output_tokens,
+            cost_micros: self.cost_micros - other.cost_micros,
+            event_count: self.event_count - other.event_count,
+            reserved_tokens: self.reserved_tokens - other.reserved_tokens,
+        }
+    }
+}
+
+/// A counter row with its key, as the batch statements return it.
+#[derive(FromRow)]
+struct CounterRow {
+    tenant_id: String,
+    period_start: i64,
+    input_tokens: i64,
+    output_tokens: i64,
+    cost_micros: i64,
+    event_count: i64,
+}
+
+impl CounterRow {
+    fn counters(&self) -> Counters {
+        Counters {
+            input_tokens: self.input_tokens,
+            output_tokens: self.output_tokens,
+            cost_micros: self.cost_micros,
+            event_count: self.event_count,
+            reserved_tokens: 0,
+        }
     }
 }
 
@@ -57,54 +91,55 @@ pub struct CommittedTotal {
     pub used_tokens: u64,
 }
 
-/// Records a batch of events in the caller's transaction, in order, with a fixed number of
-/// statements per tenant-period however many events there are: lock each counter row (in a
-/// fixed order, so concurrent processes cannot deadlock), find which ids were seen before,
-/// insert the new events with their results, add the sums to the counters. Returns each
-/// event's outcome and the counters' new totals per tenant.
+/// Records a batch of events in the caller's transaction, in order, with four statements
+/// however many events and tenants it holds: lock the counter rows (in a fixed order, so
+/// concurrent processes cannot deadlock), find which ids were seen before, insert the new
+/// events with their answers, add the sums to the counters. Returns each event's outcome and
+/// the counters' new totals per tenant.
 pub async fn record_batch(
     conn: &mut AnyConnection,
     events: &[NewEvent],
 ) -> Result<(Vec<Recorded>, HashMap<String, CommittedTotal>), sqlx::Error> {
-    // 1. Lock (and create) each counter row; its totals are then stable until commit.
+    let backend = Backend::of_connection(conn);
+    // 1. Lock (and create) each counter row, in a fixed order; their totals are then stable
+    //    until commit. One statement for all tenant-periods of the batch.
     let mut groups: Vec<(&str, i64)> = events.iter().map(|e| (e.tenant_id.as_str(), e.period_start)).collect();
     groups.sort_unstable();
     groups.dedup();
     let mut before: HashMap<(&str, i64), Counters> = HashMap::new();
-    for &(tenant_id, period_start) in &groups {
-        let counter = sqlx::query_as::<_, Counters>(
-            "INSERT INTO usage_counters (tenant_id, period_start) VALUES ($1, $2)
+    for chunk in groups.chunks(1000) {
+        let sql = format!(
+            "INSERT INTO usage_counters (tenant_id, period_start) VALUES {}
              ON CONFLICT (tenant_id, period_start) DO UPDATE SET event_count = usage_counters.event_count
-             RETURNING input_tokens, output_tokens, cost_micros, event_count",
-        )
-        .bind(tenant_id)
-        .bind(period_start)
-        .fetch_one(&mut *conn)
-        .await?;
-        before.insert((tenant_id, period_start), counter);
+             RETURNING tenant_id, period_start, input_tokens, output_tokens, cost_micros, event_count",
+            backend.values_list(chunk.len(), 2)
+        );
+        let mut query = sqlx::query_as::<_, CounterRow>(AssertSqlSafe(sql));
+        for &(tenant_id, period_start) in chunk {
+            query = query.bind(tenant_id).bind(period_start);
+        }
+        for row in query.fetch_all(&mut *conn).await? {
+            if let Some(&group) = chunk.iter().find(|g| g.0 == row.tenant_id && g.1 == row.period_start) {
+                before.insert(group, row.counters());
+            }
+        }
     }
     let mut totals = before.clone();
 
     // 2. Which of these ids were recorded before, and what they were answered.
     let mut seen: HashMap<(&str, &str), Option<String>> = HashMap::new();
-    let mut tenants: Vec<&str> = groups.iter().map(|g| g.0).collect();
-    tenants.dedup();
-    for tenant_id in tenants {
-        let ids: Vec<&str> =
-            events.iter().filter(|e| e.tenant_id == tenant_id).map(|e| e.report.event_id.as_str()).collect();
-        for chunk in ids.chunks(500) {
-            let placeholders: Vec<String> = (2..chunk.len() + 2).map(|i| format!("${i}")).collect();
-            let sql = format!(
-                "SELECT event_id, result FROM usage_events WHERE tenant_id = $1 AND event_id IN ({})",
-                placeholders.join(", ")
-            );
-            let mut query = sqlx::query_as::<_, (String, Option<String>)>(AssertSqlSafe(sql)).bind(tenant_id);
-            for id in chunk {
-                query = query.bind(*id);
-            }
-            for (event_id, result) in query.fetch_all(&mut *conn).await? {
-                let id = chunk.iter().copied().find(|i| *i == event_id).unwrap_or_default();
-                seen.insert((tenant_id, id), result);
+    for chunk in events.chunks(1000) {
+        let sql = format!(
+            "SELECT tenant_id, event_id, result FROM usage_events WHERE (tenant_id, event_id) IN (VALUES {})",
+            backend.values_list(chunk.len(), 2)
+        );
+        let mut query = sqlx::query_as::<_, (String, String, Option<String>)>(AssertSqlSafe(sql));
+        for e in chunk {
+            query = query.bind(e.tenant_id.as_str()).bind(e.report.event_id.as_str());
+        }
+        for (tenant_id, event_id, result) in query.fetch_all(&mut *conn).await? {
+            if let Some(e) = chunk.iter().find(|e| e.tenant_id == tenant_id && e.report.event_id == event_id) {
+                seen.insert((e.tenant_id.as_str(), e.report.event_id.as_str()), result);
             }
         }
     }
@@ -137,19 +172,12 @@ pub async fn record_batch(
     }
 
     // 4. Insert the new events with their answers.
-    for chunk in fresh.chunks(200) {
-        let mut sql = String::from(
+    for chunk in fresh.chunks(1000) {
+        let sql = format!(
             "INSERT INTO usage_events (tenant_id, event_id, agent_id, user_id, model, input_tokens, output_tokens,
-             cost_micros, occurred_at, period_start, result) VALUES ",
+             cost_micros, occurred_at, period_start, result) VALUES {} ON CONFLICT (tenant_id, event_id) DO NOTHING",
+            backend.values_list(chunk.len(), 11)
         );
-        for (n, _) in chunk.iter().enumerate() {
-            let b = n * 11;
-            let row: Vec<String> = (1..=11).map(|k| format!("${}", b + k)).collect();
-            sql.push_str(if n == 0 { "(" } else { ", (" });
-            sql.push_str(&row.join(", "));
-            sql.push(')');
-        }
-        sql.push_str(" ON CONFLICT (tenant_id, event_id) DO NOTHING");
         let mut query = sqlx::query(AssertSqlSafe(sql));
         for &i in chunk {
             let (e, r) = (&events[i], &events[i].report);
@@ -175,29 +203,46 @@ pub async fn record_batch(
         }
     }
 
-    // 5. Add the new events' sums to the counters (atomic increments).
+    // 5. Add the new events' sums to the counters: atomic increments, one statement.
     let mut committed = HashMap::new();
-    for &(tenant_id, period_start) in &groups {
-        let key = (tenant_id, period_start);
-        let (from, to) = (before.get(&key).copied().unwrap_or_default(), totals.get(&key).copied().unwrap_or_default());
-        let after = sqlx::query_as::<_, Counters>(
-            "UPDATE usage_counters SET input_tokens = input_tokens + $3, output_tokens = output_tokens + $4,
-               cost_micros = cost_micros + $5, event_count = event_count + $6
-             WHERE tenant_id = $1 AND period_start = $2
-             RETURNING input_tokens, output_tokens, cost_micros, event_count",
-        )
-        .bind(tenant_id)
-        .bind(period_start)
-        .bind(to.input_tokens - from.input_tokens)
-        .bind(to.output_tokens - from.output_tokens)
-        .bind(to.cost_micros - from.cost_micros)
-        .bind(to.event_count - from.event_count)
-        .fetch_one(&mut *conn)
-        .await?;
-        if after != to {
-            // The row changed although it was locked: never expected; refuse to commit.
-            return Err(sqlx::Error::Protocol(format!("counter of {tenant_id} moved during the batch")));
+    let changed: Vec<(&str, i64, Counters)> = groups
+        .iter()
+        .filter_map(|&g| {
+            let (from, to) = (before.get(&g).copied().unwrap_or_default(), totals.get(&g).copied().unwrap_or_default());
+            (to != from).then(|| (g.0, g.1, to.minus(from)))
+        })
+        .collect();
+    for chunk in changed.chunks(1000) {
+        let sql = format!(
+            "INSERT INTO usage_counters (tenant_id, period_start, input_tokens, output_tokens, cost_micros, event_count)
+             VALUES {} ON CONFLICT (tenant_id, period_start) DO UPDATE SET
+               input_tokens  = usage_counters.input_tokens  + excluded.input_tokens,
+               output_tokens = usage_counters.output_tokens + excluded.output_tokens,
+               cost_micros   = usage_counters.cost_micros   + excluded.cost_micros,
+               event_count   = usage_counters.event_count   + excluded.event_count
+             RETURNING tenant_id, period_start, input_tokens, output_tokens, cost_micros, event_count",
+            backend.values_list(chunk.len(), 6)
+        );
+        let mut query = sqlx::query_as::<_, CounterRow>(AssertSqlSafe(sql));
+        for (tenant_id, period_start, delta) in chunk {
+            query = query
+                .bind(*tenant_id)
+                .bind(*period_start)
+                .bind(delta.input_tokens)
+                .bind(delta.output_tokens)
+                .bind(delta.cost_micros)
+                .bind(delta.event_count);
         }
+        for row in query.fetch_all(&mut *conn).await? {
+            let expected = totals.get(&(row.tenant_id.as_str(), row.period_start)).copied();
+            if expected != Some(row.counters()) {
+                // The row changed although it was locked: never expected; refuse to commit.
+                return Err(sqlx::Error::Protocol(format!("counter of {} moved during the batch", row.tenant_id)));
+            }
+        }
+    }
+    for &(tenant_id, period_start) in &groups {
+        let after = totals.get(&(tenant_id, period_start)).copied().unwrap_or_default();
         let newest = committed.entry(tenant_id.to_owned()).or_insert(CommittedTotal { period_start, used_tokens: 0 });
         if period_start >= newest.period_start {
             *newest = CommittedTotal { period_start, used_tokens: after.total_tokens() };

@@ -1,0 +1,411 @@
+//! Load generator for Tollgate's agent API.
+//!
+//! Starts a real `tollgate serve` process on a fresh database (SQLite file or a new
+//! PostgreSQL database), creates tenants and agents, then drives the API over loopback with
+//! keep-alive HTTP/1.1 connections, one request in flight per connection, and prints
+//! requests/s and latency percentiles per scenario:
+//!
+//! - `noop`: `GET /healthz`, the same-run baseline of a route that does nothing;
+//! - `check`: `POST /api/agent/usage/check` without an estimate;
+//! - `check-reserve`: the check with `estimated_tokens`, which reserves;
+//! - `report`: `POST /api/agent/usage/report` with a new event id each time.
+//!
+//! After `report` the server is killed with SIGKILL and the events are counted in the
+//! database: every acknowledged report must be there (durable on commit).
+//!
+//! Run: `make bench` or `cargo run --release --features bench --bin loadgen -- --help`.
+
+use bytes::Bytes;
+use clap::Parser;
+use hdrhistogram::Histogram;
+use http_body_util::{BodyExt, Full};
+use hyper::{Method, Request};
+use hyper_util::rt::TokioIo;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tollgate::limits::TokenLimit;
+use tollgate::server::db::{Db, DbOptions};
+use tollgate::tenants::store::NewTenant;
+use tollgate::tenants::TenantId;
+
+#[derive(Debug, Parser)]
+#[command(about = "Drives a real tollgate server over loopback and reports throughput and latency")]
+struct Args {
+    /// The server binary (build it with `cargo leptos build --release`).
+    #[arg(long, default_value = "target/release/tollgate")]
+    server: PathBuf,
+    /// Keep-alive connections, each with one request in flight.
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
+    /// Measured seconds per scenario (after one second of warm-up).
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Comma-separated scenarios: noop, check, check-reserve, report.
+    #[arg(long, default_value = "noop,check,check-reserve,report")]
+    scenarios: String,
+    /// `sqlite` or `postgres`.
+    #[arg(long, default_value = "sqlite")]
+    backend: String,
+    /// A PostgreSQL database to create the benchmark database from.
+    #[arg(long, env = "TOLLGATE_TEST_POSTGRES_URL", default_value = "postgres://postgres@127.0.0.1:5432/test")]
+    postgres_url: String,
+    /// SQLite durability for the server (`full` or `normal`).
+    #[arg(long, default_value = "full")]
+    sqlite_synchronous: String,
+    /// Tenants (each with one agent); connections spread over them.
+    #[arg(long, default_value_t = 64)]
+    tenants: usize,
+    /// Worker threads of the load generator itself (the server gets the rest of the machine).
+    #[arg(long, default_value_t = 1)]
+    client_threads: usize,
+}
+
+fn main() -> Result<(), String> {
+    let args = Args::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(args.client_threads.max(1))
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    runtime.block_on(run(args))
+}
+
+/// A database for one run, removed afterwards.
+struct BenchDb {
+    url: String,
+    cleanup: Option<(String, String)>,
+    dir: PathBuf,
+}
+
+async fn create_db(args: &Args) -> Result<BenchDb, String> {
+    let dir = std::env::temp_dir().join(format!("tollgate-loadgen-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    if args.backend == "postgres" {
+        use sqlx::{Connection, Executor};
+        sqlx::any::install_default_drivers();
+        let name = format!("tollgate_bench_{}", std::process::id());
+        let mut admin = sqlx::AnyConnection::connect(&args.postgres_url).await.map_err(|e| e.to_string())?;
+        admin.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).await.map_err(|e| e.to_string())?;
+        let base = args.postgres_url.rsplit_once('/').map_or(args.postgres_url.as_str(), |(b, _)| b);
+        Ok(BenchDb { url: format!("{base}/{name}"), cleanup: Some((args.postgres_url.clone(), name)), dir })
+    } else {
+        Ok(BenchDb { url: format!("sqlite://{}/bench.db", dir.display()), cleanup: None, dir })
+    }
+}
+
+impl BenchDb {
+    async fn remove(self) {
+        if let Some((admin_url, name)) = self.cleanup {
+            use sqlx::{Connection, Executor};
+            if let Ok(mut admin) = sqlx::AnyConnection::connect(&admin_url).await {
+                let _ =
+                    admin.execute(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).await;
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Creates `n` tenants with a limit no run reaches, one agent each; returns their keys.
+async fn create_agents(url: &str, n: usize) -> Result<Vec<String>, String> {
+    let db = Db::connect(&DbOptions::new(url)).await.map_err(|e| e.to_string())?;
+    let mut keys = Vec::with_capacity(n);
+    for i in 0..n {
+        let tenant = NewTenant {
+            id: TenantId::parse(&format!("bench-{i}")).map_err(|e| e.to_string())?,
+            display_name: format!("Bench {i}"),
+            token_limit: Some(TokenLimit::new(1 << 50).map_err(|e| e.to_string())?),
+        };
+        let agent = tollgate::agents::store::deploy(&db, tenant, "loadgen".into(), now_ms())
+            .await
+            .map_err(|e| e.to_string())?;
+        keys.push(agent.api_key);
+    }
+    db.pool.close().await;
+    Ok(keys)
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+fn free_port() -> Result<SocketAddr, String> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    listener.local_addr().map_err(|e| e.to_string())
+}
+
+fn start_server(args: &Args, url: &str, addr: SocketAddr) -> Result<Child, String> {
+    Command::new(&args.server)
+        .args(["serve", "--addr", &addr.to_string()])
+        .env("DATABASE_URL", url)
+        .env("TOLLGATE_SQLITE_SYNCHRONOUS", &args.sqlite_synchronous)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .map_err(|e| {
+            format!("cannot start {}: {e} (build it with `cargo leptos build --release`)", args.server.display())
+        })
+}
+
+async fn wait_until_up(addr: SocketAddr) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if let Ok(mut conn) = Connection::open(addr).await {
+            if conn.send(get("/healthz")).await.is_ok() {
+                return Ok(());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Err("the server did not come up within 30 s".into())
+}
+
+/// One keep-alive HTTP/1.1 connection.
+struct Connection {
+    sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+}
+
+impl Connection {
+    async fn open(addr: SocketAddr) -> Result<Self, String> {
+        let stream = tokio::net::TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+        stream.set_nodelay(true).map_err(|e| e.to_string())?;
+        let (sender, conn) =
+            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| e.to_string())?;
+        tokio::spawn(conn);
+        Ok(Self { sender })
+    }
+
+    /// Sends a request and reads the whole response; returns its status.
+    async fn send(&mut self, request: Request<Full<Bytes>>) -> Result<u16, String> {
+        self.sender.ready().await.map_err(|e| e.to_string())?;
+        let response = self.sender.send_request(request).await.map_err(|e| e.to_string())?;
+        let status = response.status().as_u16();
+        response.into_body().collect().await.map_err(|e| e.to_string())?;
+        Ok(status)
+    }
+}
+
+fn get(path: &str) -> Request<Full<Bytes>> {
+    Request::builder()
+        .method(Method::GET)
+        .uri(path)
+        .header("host", "127.0.0.1")
+        .body(Full::new(Bytes::new()))
+        .unwrap_or_default()
+}
+
+fn post(path: &str, key: &str, body: String) -> Request<Full<Bytes>> {
+    Request::builder()
+        .method(Method::POST)
+        .uri(path)
+        .header("host", "127.0.0.1")
+        .header("authorization", format!("Bearer {key}"))
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body)))
+        .unwrap_or_default()
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Scenario {
+    Noop,
+    Check,
+    CheckReserve,
+    Report,
+}
+
+impl Scenario {
+    fn parse(s: &str) -> Result<Self, String> {
+        match s.trim() {
+            "noop" => Ok(Self::Noop),
+            "check" => Ok(Self::Check),
+            "check-reserve" => Ok(Self::CheckReserve),
+            "report" => Ok(Self::Report),
+            other => Err(format!("unknown scenario {other:?}")),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Noop => "noop (GET /healthz)",
+            Self::Check => "check",
+            Self::CheckReserve => "check + reserve",
+            Self::Report => "report",
+        }
+    }
+
+    fn request(self, key: &str, conn: usize, seq: u64) -> Request<Full<Bytes>> {
+        match self {
+            Self::Noop => get("/healthz"),
+            Self::Check => post("/api/agent/usage/check", key, String::new()),
+            Self::CheckReserve => post("/api/agent/usage/check", key, r#"{"estimated_tokens":1}"#.into()),
+            Self::Report => post(
+                "/api/agent/usage/report",
+                key,
+                format!(
+                    r#"{{"event_id":"lg-{conn}-{seq}","model":"gpt-4o-mini","input_tokens":10,"output_tokens":5}}"#
+                ),
+            ),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Stats {
+    scenario: Scenario,
+    ok: u64,
+    errors: u64,
+    /// Successful answers including the warm-up (for the durability check).
+    acknowledged: u64,
+    seconds: f64,
+    latency_us: Histogram<u64>,
+}
+
+impl Stats {
+    fn rate(&self) -> f64 {
+        self.ok as f64 / self.seconds
+    }
+
+    fn ms(&self, q: f64) -> f64 {
+        self.latency_us.value_at_quantile(q) as f64 / 1000.0
+    }
+}
+
+/// Drives one scenario: `connections` tasks, each sending requests back to back.
+async fn drive(addr: SocketAddr, keys: Arc<Vec<String>>, scenario: Scenario, args: &Args) -> Result<Stats, String> {
+    let warmup = Duration::from_secs(1);
+    let measured = Duration::from_secs(args.seconds);
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for conn_index in 0..args.connections {
+        let keys = keys.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).map_err(|e| e.to_string())?;
+            let (mut ok, mut errors, mut seq, mut acknowledged) = (0u64, 0u64, 0u64, 0u64);
+            let key = &keys[conn_index % keys.len()];
+            let mut conn = Connection::open(addr).await?;
+            loop {
+                let elapsed = start.elapsed();
+                if elapsed >= warmup + measured {
+                    break;
+                }
+                seq += 1;
+                let sent = Instant::now();
+                let status = conn.send(scenario.request(key, conn_index, seq)).await;
+                if matches!(status, Ok(200 | 201)) {
+                    acknowledged += 1;
+                }
+                if elapsed < warmup {
+                    continue;
+                }
+                match status {
+                    Ok(200 | 201) => {
+                        ok += 1;
+                        hist.saturating_record(sent.elapsed().as_micros() as u64);
+                    }
+                    Ok(_) => errors += 1,
+                    Err(_) => {
+                        errors += 1;
+                        conn = Connection::open(addr).await?;
+                    }
+                }
+            }
+            Ok::<_, String>((ok, errors, acknowledged, hist))
+        }));
+    }
+    let mut stats = Stats {
+        scenario,
+        ok: 0,
+        errors: 0,
+        acknowledged: 0,
+        seconds: measured.as_secs_f64(),
+        latency_us: Histogram::new_with_bounds(1, 60_000_000, 3).map_err(|e| e.to_string())?,
+    };
+    for task in tasks {
+        let (ok, errors, acknowledged, hist) = task.await.map_err(|e| e.to_string())??;
+        stats.ok += ok;
+        stats.acknowledged += acknowledged;
+        stats.errors += errors;
+        stats.latency_us.add(hist).map_err(|e| e.to_string())?;
+    }
+    Ok(stats)
+}
+
+async fn count_reports(url: &str) -> Result<i64, String> {
+    let db = Db::connect(&DbOptions::new(url)).await.map_err(|e| e.to_string())?;
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM usage_events WHERE event_id LIKE 'lg-%'")
+        .fetch_one(&db.pool)
+        .await
+        .map_err(|e| e.to_string())?;
+    let (sum,): (i64,) = sqlx::query_as("SELECT CAST(COALESCE(SUM(event_count), 0) AS BIGINT) FROM usage_counters")
+        .fetch_one(&db.pool)
+        .await
+        .map_err(|e| e.to_string())?;
+    db.pool.close().await;
+    if sum != n {
+        return Err(format!("counters say {sum} events, the events table has {n}"));
+    }
+    Ok(n)
+}
+
+async fn run(args: Args) -> Result<(), String> {
+    let scenarios = args.scenarios.split(',').map(Scenario::parse).collect::<Result<Vec<_>, _>>()?;
+    let db = create_db(&args).await?;
+    let keys = Arc::new(create_agents(&db.url, args.tenants).await?);
+    let addr = free_port()?;
+    let mut server = start_server(&args, &db.url, addr)?;
+    wait_until_up(addr).await?;
+    println!(
+        "tollgate loadgen: backend {}, sqlite synchronous {}, {} connections, {} s per scenario, {} tenants, {} client thread(s), {} cores",
+        args.backend,
+        args.sqlite_synchronous,
+        args.connections,
+        args.seconds,
+        args.tenants,
+        args.client_threads,
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    );
+    let mut results = Vec::new();
+    for scenario in scenarios {
+        let stats = drive(addr, keys.clone(), scenario, &args).await?;
+        results.push(stats);
+    }
+    // Kill the server without warning: whatever it acknowledged must be in the database.
+    let _ = server.kill();
+    let _ = server.wait();
+    println!();
+    println!("| scenario | requests/s | p50 ms | p99 ms | p99.9 ms | max ms | errors |");
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+    for s in &results {
+        println!(
+            "| {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {} |",
+            s.scenario.name(),
+            s.rate(),
+            s.ms(0.5),
+            s.ms(0.99),
+            s.ms(0.999),
+            s.latency_us.max() as f64 / 1000.0,
+            s.errors
+        );
+    }
+    let noop = results.iter().find(|s| s.scenario == Scenario::Noop).map(Stats::rate);
+    for s in results.iter().filter(|s| s.scenario != Scenario::Noop) {
+        if let Some(base) = noop {
+            println!("{}: {:.0} % of the no-op baseline", s.scenario.name(), 100.0 * s.rate() / base);
+        }
+    }
+    if let Some(report) = results.iter().find(|s| s.scenario == Scenario::Report) {
+        let stored = count_reports(&db.url).await?;
+        println!(
+            "report: {} acknowledged, {stored} in the database after SIGKILL, counters agree",
+            report.acknowledged
+        );
+        if stored < report.acknowledged as i64 {
+            return Err("acknowledged reports are missing after the kill".into());
+        }
+    }
+    db.remove().await;
+    Ok(())
+}
