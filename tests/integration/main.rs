@@ -5,5 +5,8 @@ mod agent_api;
 mod auth;
 mod common;
 mod console;
+mod crash;
 mod exactness;
+mod multiprocess;
+mod process;
 mod store;
