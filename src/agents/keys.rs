@@ -23,7 +23,12 @@ pub fn generate() -> NewKey {
 }
 
 pub fn hash(key: &str) -> String {
-    hex::encode(Sha256::digest(key.as_bytes()))
+    hex::encode(digest(key))
+}
+
+/// The raw SHA-256 of a key: what in-memory lookups compare, without hex-encoding it.
+pub fn digest(key: &str) -> [u8; 32] {
+    Sha256::digest(key.as_bytes()).into()
 }
 
 #[cfg(test)]

@@ -96,7 +96,7 @@ pub struct LocalEnforcer {
     pub db: Db,
     pub ledgers: Arc<Ledgers>,
     pub writer: UsageWriter,
-    keys: RwLock<HashMap<String, Principal>>,
+    keys: RwLock<HashMap<[u8; 32], Principal>>,
     reservation_ttl_ms: i64,
 }
 
@@ -106,13 +106,13 @@ impl LocalEnforcer {
     }
 
     pub async fn authenticate(&self, key: &str) -> Result<Option<Principal>, AppError> {
-        let hash = keys::hash(key);
-        if let Some(p) = self.keys.read().ok().and_then(|k| k.get(&hash).cloned()) {
+        let digest = keys::digest(key);
+        if let Some(p) = self.keys.read().ok().and_then(|k| k.get(&digest).cloned()) {
             return Ok(Some(p));
         }
-        let found = crate::agents::store::find_by_key_hash(&self.db.pool, &hash).await?;
+        let found = crate::agents::store::find_by_key_hash(&self.db.pool, &hex::encode(digest)).await?;
         if let (Some(p), Ok(mut cache)) = (&found, self.keys.write()) {
-            cache.insert(hash, p.clone());
+            cache.insert(digest, p.clone());
         }
         Ok(found)
     }

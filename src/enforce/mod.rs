@@ -137,7 +137,7 @@ impl Enforcer {
                 match &this {
                     Self::Local(l) => {
                         l.ledgers.sweep(now);
-                        if n % 5 == 0 {
+                        if n.is_multiple_of(5) {
                             l.forget_keys();
                             for tenant_id in l.ledgers.tenant_ids() {
                                 if let Err(e) = l.writer.load_tenant(&tenant_id, now).await {

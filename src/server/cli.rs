@@ -1,7 +1,7 @@
 //! The `tollgate` command line. Every flag has an environment fallback.
 
 use super::db::{Db, DbOptions, SqliteSync};
-use super::state::{AppState, Clock};
+use super::state::{AppParts, AppState, Clock};
 use crate::enforce::Enforcer;
 use crate::limits::{parse_optional_limit, TokenLimit};
 use crate::tenants::store::{self as tenants, NewTenant};
@@ -323,14 +323,14 @@ async fn serve(db: Db, args: ServeArgs) -> Result<(), String> {
         .build();
     let (enforcer, writer, writer_task) = Enforcer::start(&db, args.reservation_ttl_secs.saturating_mul(1000) as i64);
     let upkeep = enforcer.spawn_upkeep(Clock::System);
-    let state = AppState {
+    let state = AppState::new(AppParts {
         leptos_options,
         db: db.clone(),
         writer,
         enforcer,
         clock: Clock::System,
         secure_cookies: args.secure_cookies,
-    };
+    });
     let sessions = tokio::spawn(delete_expired_sessions(db));
     let listener =
         tokio::net::TcpListener::bind(args.addr).await.map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;

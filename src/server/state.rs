@@ -10,8 +10,30 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 /// The application state; axum hands it to routes, Leptos provides it to server functions.
-#[derive(Clone, FromRef)]
-pub struct AppState {
+/// One `Arc`, so that the per-request copies every extractor takes cost one increment.
+#[derive(Clone)]
+pub struct AppState(Arc<AppParts>);
+
+impl AppState {
+    pub fn new(parts: AppParts) -> Self {
+        Self(Arc::new(parts))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppParts;
+    fn deref(&self) -> &AppParts {
+        &self.0
+    }
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos_options.clone()
+    }
+}
+
+pub struct AppParts {
     pub leptos_options: LeptosOptions,
     pub db: Db,
     pub writer: UsageWriter,

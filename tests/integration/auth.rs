@@ -144,7 +144,7 @@ async fn tenant_admins_read_only_their_own_tenant() {
             )
             .await;
         assert_eq!(page["total_rows"], 0, "filtering cannot reach another tenant");
-        let (_, page) = w.app.server_fn_get(&"list_usage", &USAGE_QUERY[16..]).await;
+        let (_, page) = w.app.server_fn_get("list_usage", &USAGE_QUERY[16..]).await;
         assert_eq!(tenant_ids(&page), ["a", "b"]);
 
         // B's page, B's data: the same 404 as a tenant that does not exist.

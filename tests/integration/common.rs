@@ -8,7 +8,7 @@ use tollgate::auth::Role;
 use tollgate::enforce::Enforcer;
 use tollgate::limits::TokenLimit;
 use tollgate::server::db::{Backend, Db, DbOptions};
-use tollgate::server::state::{AppState, Clock};
+use tollgate::server::state::{AppParts, AppState, Clock};
 use tollgate::tenants::store::NewTenant;
 use tollgate::tenants::TenantId;
 
@@ -99,7 +99,7 @@ pub async fn spawn_app(db: &TestDatabase) -> TestApp {
         LeptosOptions::builder().output_name("tollgate").site_root("target/site").site_addr(addr).build();
     let clock = Clock::manual(T0);
     enforcer.spawn_upkeep(clock.clone());
-    let state = AppState { leptos_options, db: pool, writer, enforcer, clock, secure_cookies: false };
+    let state = AppState::new(AppParts { leptos_options, db: pool, writer, enforcer, clock, secure_cookies: false });
     let router = tollgate::server::routes::router(state.clone());
     let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, service).await });
