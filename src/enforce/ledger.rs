@@ -126,6 +126,11 @@ impl TenantLedger {
         }
     }
 
+    /// New settings read from the database (a limit changed by another process).
+    pub fn set_settings(&mut self, settings: TenantSettings) {
+        self.settings = settings;
+    }
+
     /// New settings (a changed limit); usage is kept when the period is unchanged.
     pub fn update_settings(&mut self, settings: TenantSettings, period_start: i64, used_tokens: u64) {
         self.settings = settings;

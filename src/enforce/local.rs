@@ -9,8 +9,9 @@ use super::{CheckOutcome, Principal};
 use crate::agents::keys;
 use crate::error::AppError;
 use crate::limits::period::current_period;
-use crate::limits::TokenLimit;
 use crate::server::db::Db;
+use crate::tenants::store as tenants;
+use crate::tenants::TenantId;
 use crate::usage::store::CommittedTotal;
 use crate::usage::writer::UsageWriter;
 use sqlx::AnyConnection;
@@ -53,18 +54,10 @@ impl Ledgers {
         tenant_id: &str,
         now: i64,
     ) -> Result<Option<SharedLedger>, sqlx::Error> {
-        let row: Option<(Option<i64>, i64, i64)> =
-            sqlx::query_as("SELECT token_limit, period_anchor, period_days FROM tenants WHERE id = $1")
-                .bind(tenant_id)
-                .fetch_optional(&mut *conn)
-                .await?;
-        let Some((limit, period_anchor, period_days)) = row else { return Ok(None) };
-        let settings = TenantSettings {
-            token_limit: limit.and_then(|l| TokenLimit::new(u64::try_from(l).ok()?).ok()),
-            period_anchor,
-            period_days: u32::try_from(period_days).unwrap_or(crate::limits::period::DEFAULT_PERIOD_DAYS),
-        };
-        let period = current_period(period_anchor, settings.period_days, now);
+        let Ok(id) = TenantId::parse(tenant_id) else { return Ok(None) };
+        let Some(tenant) = tenants::get(&mut *conn, &id).await? else { return Ok(None) };
+        let settings = TenantSettings::from(&tenant);
+        let period = current_period(settings.period_anchor, settings.period_days, now);
         let used = crate::usage::store::period_counters(&mut *conn, tenant_id, period.start).await?.total_tokens();
         let mut map = self.map.write().map_err(|_| sqlx::Error::Protocol("ledger lock poisoned".into()))?;
         let ledger = map
@@ -77,6 +70,20 @@ impl Ledgers {
         Ok(Some(ledger))
     }
 
+    /// Re-reads every tenant's settings in one query and applies them to the loaded ledgers,
+    /// so a limit changed by another process (the CLI) applies within seconds. Settings need no
+    /// ordering with commits, so this does not go through the writer.
+    pub async fn refresh_settings(&self, pool: &sqlx::AnyPool) -> Result<(), sqlx::Error> {
+        let all = tenants::list(pool).await?;
+        let Ok(map) = self.map.read() else { return Ok(()) };
+        for tenant in &all {
+            if let Some(mut ledger) = map.get(&tenant.id).and_then(|l| l.lock().ok()) {
+                ledger.set_settings(TenantSettings::from(tenant));
+            }
+        }
+        Ok(())
+    }
+
     /// Releases expired reservations everywhere.
     pub fn sweep(&self, now: i64) {
         let Ok(map) = self.map.read() else { return };
@@ -85,10 +92,6 @@ impl Ledgers {
                 l.expire(now);
             }
         }
-    }
-
-    pub fn tenant_ids(&self) -> Vec<String> {
-        self.map.read().map(|m| m.keys().cloned().collect()).unwrap_or_default()
     }
 }
 

@@ -139,10 +139,8 @@ impl Enforcer {
                         l.ledgers.sweep(now);
                         if n.is_multiple_of(5) {
                             l.forget_keys();
-                            for tenant_id in l.ledgers.tenant_ids() {
-                                if let Err(e) = l.writer.load_tenant(&tenant_id, now).await {
-                                    tracing::warn!(error = %e, "refreshing tenant settings failed");
-                                }
+                            if let Err(e) = l.ledgers.refresh_settings(&l.db.pool).await {
+                                tracing::warn!(error = %e, "refreshing tenant settings failed");
                             }
                         }
                     }
@@ -154,6 +152,12 @@ impl Enforcer {
                 }
             }
         })
+    }
+}
+
+impl From<&crate::tenants::store::TenantRecord> for TenantSettings {
+    fn from(t: &crate::tenants::store::TenantRecord) -> Self {
+        TenantSettings { token_limit: t.token_limit(), period_anchor: t.period_anchor, period_days: t.period_days() }
     }
 }
 

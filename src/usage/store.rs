@@ -291,7 +291,7 @@ pub async fn period_counters<'c>(
 
 /// The start of each tenant's current period at instant `$1`, in SQL. It mirrors
 /// `limits::period::current_period` (a test checks they agree on both backends).
-const CURRENT_PERIOD_START: &str = "t.period_anchor + \
+pub(crate) const CURRENT_PERIOD_START: &str = "t.period_anchor + \
      ((CASE WHEN $1 > t.period_anchor THEN $1 - t.period_anchor ELSE 0 END) / (t.period_days * 86400000)) \
      * (t.period_days * 86400000)";
 
