@@ -119,14 +119,19 @@ pub async fn record_batch(
             query = query.bind(tenant_id).bind(period_start);
         }
         for row in query.fetch_all(&mut *conn).await? {
-            if let Some(&group) = chunk.iter().find(|g| g.0 == row.tenant_id && g.1 == row.period_start) {
-                before.insert(group, row.counters());
+            let key = (row.tenant_id.as_str(), row.period_start);
+            if let Ok(i) = groups.binary_search_by(|g| (g.0, g.1).cmp(&key)) {
+                before.insert(groups[i], row.counters());
             }
         }
     }
     let mut totals = before.clone();
 
     // 2. Which of these ids were recorded before, and what they were answered.
+    let mut event_keys: Vec<(&str, &str)> =
+        events.iter().map(|e| (e.tenant_id.as_str(), e.report.event_id.as_str())).collect();
+    event_keys.sort_unstable();
+    event_keys.dedup();
     let mut seen: HashMap<(&str, &str), Option<String>> = HashMap::new();
     for chunk in events.chunks(1000) {
         let sql = format!(
@@ -138,8 +143,9 @@ pub async fn record_batch(
             query = query.bind(e.tenant_id.as_str()).bind(e.report.event_id.as_str());
         }
         for (tenant_id, event_id, result) in query.fetch_all(&mut *conn).await? {
-            if let Some(e) = chunk.iter().find(|e| e.tenant_id == tenant_id && e.report.event_id == event_id) {
-                seen.insert((e.tenant_id.as_str(), e.report.event_id.as_str()), result);
+            let key = (tenant_id.as_str(), event_id.as_str());
+            if let Ok(i) = event_keys.binary_search_by(|k| k.cmp(&key)) {
+                seen.insert(event_keys[i], result);
             }
         }
     }
