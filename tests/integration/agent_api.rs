@@ -172,39 +172,45 @@ async fn an_agent_sees_only_its_own_tenant() {
     .await;
 }
 
-/// 64 tasks × 80 reports against one tenant, 10 % of them repeating an id already used:
-/// the counter must equal the sum over distinct events exactly.
+/// `tasks` tasks × `reports` reports against one tenant, 10 % of them repeating an id already
+/// used: the counter must equal the sum over distinct events exactly.
+async fn concurrent_reports_count_once(app: TestApp, tasks: u32, reports: u32) {
+    let key = app.tenant_with_agent("busy", None).await;
+    let app = std::sync::Arc::new(app);
+    let mut handles = Vec::new();
+    for task in 0..tasks {
+        let (app, key) = (app.clone(), key.clone());
+        handles.push(tokio::spawn(async move {
+            let mut ids = Vec::new();
+            for i in 0..reports {
+                // Every tenth report reuses an id: sometimes this task's, sometimes another's.
+                let id =
+                    if i % 10 == 9 { format!("t{}-{}", (task + i) % tasks, i / 2) } else { format!("t{task}-{i}") };
+                let res = app.report(&key, &id, 3, 2).await;
+                assert!(matches!(res.status().as_u16(), 200 | 201), "{}", res.status());
+                ids.push(id);
+            }
+            ids
+        }));
+    }
+    let mut distinct = HashSet::new();
+    for handle in handles {
+        distinct.extend(handle.await.expect("task"));
+    }
+    let status = app.status(&key).await;
+    assert_eq!(status["event_count"], distinct.len());
+    assert_eq!(status["total_tokens"], distinct.len() * 5);
+    assert!(distinct.len() < (tasks * reports) as usize, "the test must actually repeat ids");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_reports_count_each_distinct_event_exactly_once() {
-    on_each_backend(|app| async move {
-        let key = app.tenant_with_agent("busy", None).await;
-        let app = std::sync::Arc::new(app);
-        let mut tasks = Vec::new();
-        for task in 0..64u32 {
-            let (app, key) = (app.clone(), key.clone());
-            tasks.push(tokio::spawn(async move {
-                let mut ids = Vec::new();
-                for i in 0..80u32 {
-                    // Every tenth report reuses an id: sometimes this task's, sometimes another's.
-                    let id =
-                        if i % 10 == 9 { format!("t{}-{}", (task + i) % 64, i / 2) } else { format!("t{task}-{i}") };
-                    let res = app.report(&key, &id, 3, 2).await;
-                    assert!(matches!(res.status().as_u16(), 200 | 201), "{}", res.status());
-                    ids.push(id);
-                }
-                ids
-            }));
-        }
-        let mut distinct = HashSet::new();
-        for task in tasks {
-            distinct.extend(task.await.expect("task"));
-        }
-        let status = app.status(&key).await;
-        assert_eq!(status["event_count"], distinct.len());
-        assert_eq!(status["total_tokens"], distinct.len() * 5);
-        assert!(distinct.len() < 64 * 80, "the test must actually repeat ids");
-    })
-    .await;
+async fn eight_tasks_of_500_reports_count_each_distinct_event_exactly_once() {
+    on_each_backend(|app| concurrent_reports_count_once(app, 8, 500)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sixty_four_tasks_of_80_reports_count_each_distinct_event_exactly_once() {
+    on_each_backend(|app| concurrent_reports_count_once(app, 64, 80)).await;
 }
 
 #[tokio::test]

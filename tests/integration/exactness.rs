@@ -18,7 +18,7 @@ async fn check_with(app: &TestApp, key: &str, estimated_tokens: i64) -> (u16, Va
 async fn exactly_k_of_64_concurrent_checks_are_admitted() {
     on_each_backend(|app| async move {
         let app = Arc::new(app);
-        for round in 0..12u64 {
+        for round in 0..25u64 {
             let (k, e) = (1 + round * 5 % 40, 100 + round * 37);
             let key = app.tenant_with_agent(&format!("exact-{round}"), Some(k * e)).await;
             let tasks: Vec<_> = (0..64)
