@@ -19,9 +19,16 @@ setup-app:
 setup-test:
 	@scripts/setup.sh test
 
-# The release server binary and the optimised wasm bundle in target/site.
-build:
+# The release server binary and the optimised wasm bundle in target/site. cargo-leptos
+# regenerates the bundle on every call (~25 s), so make skips it when no source changed.
+SOURCES := $(shell find src style public migrations -type f) Cargo.toml Cargo.lock
+BUILD_STAMP := target/.release-build.stamp
+
+build: $(BUILD_STAMP)
+
+$(BUILD_STAMP): $(SOURCES)
 	cargo leptos build --release
+	@touch $@
 
 # Unit, property and integration tests; integration tests run on SQLite and PostgreSQL.
 unit: clean-test-dbs

@@ -230,8 +230,8 @@ fn print_demo_keys(created: Vec<crate::agents::DeployedAgent>) {
     for agent in created {
         println!("demo tenant {:<10} agent key {}", agent.tenant_id, agent.api_key);
     }
-    for (username, password, role) in super::demo::USERS {
-        println!("demo sign-in: {username} / {password}  ({})", role.label());
+    for (username, password, tenant) in super::demo::USERS {
+        println!("demo sign-in: {username} / {password}  ({})", super::demo::role_of(tenant).label());
     }
 }
 

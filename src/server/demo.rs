@@ -24,14 +24,19 @@ const DEMO: &[(&str, &str, Option<u64>, i64, &str)] = &[
 ];
 const EVENTS_PER_TENANT: i64 = 20;
 
-/// Demo sign-ins (user name, password, role), printed by `tollgate serve --demo`. They exist
-/// only in a database loaded with `demo`; never load it into a real deployment.
-pub const USERS: [(&str, &str, Role); 2] = [
-    ("admin", "tollgate-demo-admin", Role::SystemAdmin),
-    ("acme-admin", "tollgate-demo-acme", Role::TenantAdmin { tenant_id: String::new() }),
-];
-/// The tenant the demo tenant admin belongs to.
-pub const TENANT_ADMIN_OF: &str = "acme";
+/// Demo sign-ins (user name, password, the tenant of a tenant admin), printed by
+/// `tollgate serve --demo`. They exist only in a database loaded with `demo`; never load it
+/// into a real deployment.
+pub const USERS: [(&str, &str, Option<&str>); 2] =
+    [("admin", "tollgate-demo-admin", None), ("acme-admin", "tollgate-demo-acme", Some("acme"))];
+
+/// The role of a demo user.
+pub fn role_of(tenant: Option<&str>) -> Role {
+    match tenant {
+        None => Role::SystemAdmin,
+        Some(tenant_id) => Role::TenantAdmin { tenant_id: tenant_id.to_owned() },
+    }
+}
 
 /// Creates each demo tenant that does not exist yet; returns the agents it deployed.
 pub async fn load(db: &Db, now: i64) -> Result<Vec<DeployedAgent>, AppError> {
@@ -79,11 +84,8 @@ pub async fn load(db: &Db, now: i64) -> Result<Vec<DeployedAgent>, AppError> {
         tx.commit().await?;
         deployed.push(agent);
     }
-    for (username, password, role) in USERS {
-        let role = match role {
-            Role::SystemAdmin => Role::SystemAdmin,
-            Role::TenantAdmin { .. } => Role::TenantAdmin { tenant_id: TENANT_ADMIN_OF.to_owned() },
-        };
+    for (username, password, tenant) in USERS {
+        let role = role_of(tenant);
         let hash = crate::auth::password::hash(password.to_owned()).await?;
         crate::auth::store::create(&db.pool, username, &hash, &role, now).await?;
     }
