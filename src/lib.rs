@@ -1,8 +1,9 @@
 //! Tollgate: per-tenant LLM token limits and USD budgets, enforced on every agent call.
 //!
-//! Each domain module (tenants, limits, usage, agents) holds its model, its pure rules, its
-//! server-only store, its server functions and its components. `server` is the server-only
-//! shell (CLI, database, router); `app` is the console's layout.
+//! Each domain module (tenants, limits, usage, agents, auth) holds its model, its pure rules,
+//! its server-only store, its server functions and its components. `enforce` is the admission
+//! gate, `api` the agent HTTP API in front of it, `server` the composition root (CLI, serve,
+//! router) and `app` the console's layout. Dependencies run one way (README, "Architecture").
 
 pub mod admin;
 pub mod agents;
@@ -17,9 +18,17 @@ pub mod usage;
 pub mod validation;
 
 #[cfg(feature = "ssr")]
+pub mod api;
+#[cfg(feature = "ssr")]
+pub mod clock;
+#[cfg(feature = "ssr")]
+pub mod db;
+#[cfg(feature = "ssr")]
 pub mod enforce;
 #[cfg(feature = "ssr")]
 pub mod server;
+#[cfg(feature = "ssr")]
+pub mod state;
 
 /// The browser entry point: hydrates the server-rendered page.
 #[cfg(feature = "hydrate")]

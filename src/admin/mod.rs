@@ -4,7 +4,7 @@ use crate::auth::pages::use_me;
 use crate::auth::server_fns::{list_users, CreateTenantAdmin};
 use crate::auth::{CurrentUser, Role};
 use crate::error::AppError;
-use crate::ui::ErrorPage;
+use crate::ui::{ErrorPage, Field};
 use leptos::prelude::*;
 
 #[component]
@@ -84,21 +84,15 @@ fn AdminView(me: CurrentUser, users: Vec<CurrentUser>, create: ServerAction<Crea
             </table>
             <h2>"Create a tenant admin"</h2>
             <ActionForm action=create attr:class="form narrow" attr:aria-label="Create a tenant admin">
-                <div class="field">
-                    <label for="new-username">"User name"</label>
+                <Field label="User name" id="new-username" error=Signal::derive(field_error("username"))>
                     <input id="new-username" name="username" autocomplete="off" required/>
-                    <p class="field-error" role="alert">{field_error("username")}</p>
-                </div>
-                <div class="field">
-                    <label for="new-tenant-id">"Tenant ID"</label>
+                </Field>
+                <Field label="Tenant ID" id="new-tenant-id" error=Signal::derive(field_error("tenant_id"))>
                     <input id="new-tenant-id" name="tenant_id" autocomplete="off" required/>
-                    <p class="field-error" role="alert">{field_error("tenant_id")}</p>
-                </div>
-                <div class="field">
-                    <label for="new-password">"Password"</label>
+                </Field>
+                <Field label="Password" id="new-password" error=Signal::derive(field_error("password"))>
                     <input id="new-password" name="password" type="password" autocomplete="new-password" required minlength="10"/>
-                    <p class="field-error" role="alert">{field_error("password")}</p>
-                </div>
+                </Field>
                 {move || other_error().map(|m| view! { <p class="alert error" role="alert">{m}</p> })}
                 {move || created().map(|m| view! { <p class="alert ok" role="status">{m}</p> })}
                 <div class="form-actions">

@@ -7,7 +7,7 @@ use crate::error::sentence;
 use crate::limits::parse_optional_limit;
 use crate::tenants::server_fns::lookup_tenant;
 use crate::tenants::TenantId;
-use crate::ui::{sleep, Modal};
+use crate::ui::{sleep, Field, Modal};
 use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
 
@@ -180,23 +180,6 @@ pub fn DeployModal(open: RwSignal<bool>, action: ServerAction<DeployAgent>) -> i
                 </form>
             </Show>
         </Modal>
-    }
-}
-
-/// A labelled input with its error line (`<id>-error`, announced when it appears).
-#[component]
-pub fn Field(
-    label: &'static str,
-    id: &'static str,
-    #[prop(into)] error: Signal<Option<String>>,
-    children: Children,
-) -> impl IntoView {
-    view! {
-        <div class="field" class:invalid=move || error.get().is_some()>
-            <label for=id>{label}</label>
-            {children()}
-            <p id=format!("{id}-error") class="field-error" role="alert">{move || error.get()}</p>
-        </div>
     }
 }
 

@@ -1,8 +1,6 @@
-//! Agents: machine clients of one tenant. Deploying one (possibly creating its tenant) and
-//! authenticating one by its API key.
+//! Agents: machine clients of one tenant. Deploying one (possibly creating its tenant), their
+//! API keys, and the `Principal` an authenticated key stands for.
 
-#[cfg(feature = "ssr")]
-pub mod auth;
 pub mod deploy;
 #[cfg(feature = "ssr")]
 pub mod keys;
@@ -10,6 +8,7 @@ pub mod server_fns;
 #[cfg(feature = "ssr")]
 pub mod store;
 
+use crate::tenants::id::TenantId;
 use crate::validation::{short_text, FieldError};
 use serde::{Deserialize, Serialize};
 
@@ -18,6 +17,13 @@ pub const AGENT_NAME_MAX_CHARS: usize = 64;
 /// An agent's display name: 1–64 characters, no control characters.
 pub fn parse_agent_name(input: &str) -> Result<String, FieldError> {
     short_text("agent_name", input, AGENT_NAME_MAX_CHARS)
+}
+
+/// An authenticated agent: what every agent call acts as. It reaches its own tenant only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub agent_id: i64,
+    pub tenant_id: TenantId,
 }
 
 /// An agent as the console lists it; the key itself is never shown again, only its prefix.

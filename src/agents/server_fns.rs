@@ -15,7 +15,7 @@ pub async fn deploy_agent(
     use crate::limits::parse_optional_limit;
     use crate::tenants::{store::NewTenant, TenantId};
 
-    let state = crate::server::state::app_state()?;
+    let state = crate::state::app_state()?;
     let admin = crate::auth::guard::require_system_admin(&state).await?;
     let id = TenantId::parse(&tenant_id)?;
     let agent_name = super::parse_agent_name(&agent_name)?;
@@ -30,12 +30,12 @@ pub async fn deploy_agent(
 /// Revokes an agent's API key; its next request gets 401.
 #[server(prefix = "/api", endpoint = "revoke_agent")]
 pub async fn revoke_agent(agent_id: i64) -> Result<(), AppError> {
-    let state = crate::server::state::app_state()?;
+    let state = crate::state::app_state()?;
     let admin = crate::auth::guard::require_system_admin(&state).await?;
     if !super::store::revoke(&state.db.pool, agent_id, state.clock.now_ms()).await? {
         return Err(AppError::not_found(format!("No agent with id {agent_id}")));
     }
-    state.enforcer.agent_revoked(agent_id);
+    state.gate.agent_revoked(agent_id);
     tracing::info!(by = %admin.username, agent_id, "agent key revoked");
     Ok(())
 }

@@ -1,10 +1,10 @@
 //! Agent rows, and the deploy transaction that may create the agent's tenant with it.
 
 use super::keys;
-use super::{AgentSummary, DeployedAgent};
-use crate::enforce::Principal;
+use super::{AgentSummary, DeployedAgent, Principal};
+use crate::db::Db;
 use crate::error::AppError;
-use crate::server::db::Db;
+use crate::tenants::id::TenantId;
 use crate::tenants::store::{self as tenants, NewTenant};
 use sqlx::{AnyExecutor, FromRow};
 
@@ -13,12 +13,15 @@ pub async fn find_by_key_hash<'c>(
     exec: impl AnyExecutor<'c>,
     key_hash: &str,
 ) -> Result<Option<Principal>, sqlx::Error> {
-    sqlx::query_as::<_, Principal>(
-        "SELECT id AS agent_id, tenant_id FROM agents WHERE api_key_hash = $1 AND revoked_at IS NULL",
-    )
-    .bind(key_hash)
-    .fetch_optional(exec)
-    .await
+    let row: Option<(i64, String)> =
+        sqlx::query_as("SELECT id, tenant_id FROM agents WHERE api_key_hash = $1 AND revoked_at IS NULL")
+            .bind(key_hash)
+            .fetch_optional(exec)
+            .await?;
+    let Some((agent_id, tenant_id)) = row else { return Ok(None) };
+    // Ids are checked when tenants are created; one that fails now is corrupt data.
+    let tenant_id = TenantId::parse(&tenant_id).map_err(|e| sqlx::Error::Decode(e.to_string().into()))?;
+    Ok(Some(Principal { agent_id, tenant_id }))
 }
 
 #[derive(FromRow)]
@@ -33,12 +36,12 @@ struct AgentRow {
 /// The tenant's agents, newest first.
 pub async fn list_for_tenant<'c>(
     exec: impl AnyExecutor<'c>,
-    tenant_id: &str,
+    tenant_id: &TenantId,
 ) -> Result<Vec<AgentSummary>, sqlx::Error> {
     let rows = sqlx::query_as::<_, AgentRow>(
         "SELECT id, name, api_key_prefix, created_at, revoked_at FROM agents WHERE tenant_id = $1 ORDER BY id DESC",
     )
-    .bind(tenant_id)
+    .bind(tenant_id.as_str())
     .fetch_all(exec)
     .await?;
     Ok(rows

@@ -6,7 +6,8 @@
 //! current browser) must be `same-origin` or `none`, and when only `Origin` is sent it must
 //! name this host. Requests with neither header do not come from a browser, so they cannot
 //! carry a victim's cookie. This is the check Go 1.25's `CrossOriginProtection` makes.
-//! The agent API is exempt: it authenticates with a bearer key, never with a cookie.
+//! The layer wraps only the console's routes (`server::routes`); the agent API authenticates
+//! with a bearer key, never with a cookie, and sits outside it.
 
 use crate::error::AppError;
 use axum::extract::Request;
@@ -16,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 
 pub async fn reject_cross_site_writes(request: Request, next: Next) -> Response {
     let safe = matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    if safe || request.uri().path().starts_with("/api/agent/") || is_same_origin(request.headers()) {
+    if safe || is_same_origin(request.headers()) {
         next.run(request).await
     } else {
         tracing::warn!(path = %request.uri().path(), "cross-site write refused");

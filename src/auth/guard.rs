@@ -4,7 +4,7 @@
 use super::model::CurrentUser;
 use super::store;
 use crate::error::AppError;
-use crate::server::state::AppState;
+use crate::state::AppState;
 use crate::tenants::TenantId;
 use tower_sessions::Session;
 

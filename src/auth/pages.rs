@@ -3,6 +3,7 @@
 
 use super::model::CurrentUser;
 use super::server_fns::{load_current_user, SignIn, SignOut};
+use crate::ui::Field;
 use leptos::prelude::*;
 use leptos_router::components::{Outlet, Redirect, A};
 use leptos_router::hooks::{use_location, use_query_map};
@@ -26,14 +27,12 @@ pub fn SignInPage() -> impl IntoView {
             <section class="sign-in">
                 <h1>"Sign in"</h1>
                 <ActionForm action attr:class="form" attr:aria-label="Sign in">
-                    <div class="field">
-                        <label for="username">"User name"</label>
+                    <Field label="User name" id="username">
                         <input id="username" name="username" autocomplete="username" required autofocus/>
-                    </div>
-                    <div class="field">
-                        <label for="password">"Password"</label>
+                    </Field>
+                    <Field label="Password" id="password">
                         <input id="password" name="password" type="password" autocomplete="current-password" required/>
-                    </div>
+                    </Field>
                     <input type="hidden" name="next" prop:value=next/>
                     {move || error().map(|m| view! { <p class="alert error" role="alert">{m}</p> })}
                     <div class="form-actions">

@@ -8,7 +8,7 @@ use leptos::server_fn::codec::GetUrl;
 /// The signed-in user, or `None`.
 #[server(input = GetUrl, prefix = "/api", endpoint = "current_user")]
 pub async fn load_current_user() -> Result<Option<CurrentUser>, AppError> {
-    let state = crate::server::state::app_state()?;
+    let state = crate::state::app_state()?;
     super::guard::current_user(&state).await
 }
 
@@ -22,7 +22,7 @@ pub async fn sign_in(username: String, password: String, next: Option<String>) -
     use super::{password as pw, store};
     use crate::validation::FieldError;
 
-    let state = crate::server::state::app_state()?;
+    let state = crate::state::app_state()?;
     let pool = &state.db.pool;
     let name = username.trim().to_lowercase();
     if name.is_empty() {
@@ -78,7 +78,7 @@ pub async fn sign_out() -> Result<(), AppError> {
 /// Every console user (system admins only).
 #[server(input = GetUrl, prefix = "/api", endpoint = "list_users")]
 pub async fn list_users() -> Result<Vec<CurrentUser>, AppError> {
-    let state = crate::server::state::app_state()?;
+    let state = crate::state::app_state()?;
     super::guard::require_system_admin(&state).await?;
     Ok(super::store::list(&state.db.pool).await?)
 }
@@ -94,7 +94,7 @@ pub async fn create_tenant_admin(
     use crate::tenants::TenantId;
     use crate::validation::FieldError;
 
-    let state = crate::server::state::app_state()?;
+    let state = crate::state::app_state()?;
     let admin = super::guard::require_system_admin(&state).await?;
     let username = parse_username(&username)?;
     let tenant = TenantId::parse(&tenant_id)?;

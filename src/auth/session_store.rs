@@ -2,7 +2,7 @@
 //! PostgreSQL database as everything else and survive restarts. (The published sqlx stores
 //! target a different sqlx version and one backend each.)
 
-use crate::server::db::Db;
+use crate::db::Db;
 use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{self, ExpiredDeletion, SessionStore};
 

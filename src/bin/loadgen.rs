@@ -27,7 +27,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tollgate::limits::TokenLimit;
-use tollgate::server::db::{Db, DbOptions};
+use tollgate::db::{Db, DbOptions};
 use tollgate::tenants::store::NewTenant;
 use tollgate::tenants::TenantId;
 

@@ -1,136 +1,107 @@
-//! Shared (PostgreSQL) enforcement, exact across processes: admission is one conditional
-//! `UPDATE` of the tenant's counter row (`… WHERE used + reserved + estimate <= limit`), which
-//! PostgreSQL serialises on the row lock, so two processes can never both take the last
-//! tokens. Reservations are rows; a report deletes its row and gives the tokens back in the
-//! same transaction that counts its usage, and a sweeper releases expired rows.
+//! Shared (PostgreSQL) admission, exact across processes. A call with a demand locks the
+//! tenant's counter row for the period (an upsert that returns it), decides with the same
+//! `Policy::decide` as the local engine, and when admitted adds its demand to the row's
+//! reserved tokens and inserts its reservation row, before commit releases the lock.
+//! PostgreSQL serialises the row lock, so two processes can never both take the last tokens.
+//! A report deletes its reservation row and gives the tokens back in the same transaction that
+//! counts its usage; a sweeper releases expired rows.
 
-use super::ledger::TenantSettings;
-use super::{CheckOutcome, Principal};
-use crate::agents::keys;
+use super::admission::{Admission, Reservation, ReservationId, Settling};
+use crate::db::Db;
 use crate::error::AppError;
-use crate::limits::admit;
-use crate::limits::period::current_period;
-use crate::server::db::Db;
+use crate::limits::{Decision, Demand, Policy, Usage};
 use crate::tenants::store::TenantRecord;
 use crate::tenants::TenantId;
 use crate::usage::store::CURRENT_PERIOD_START;
 use sqlx::{AnyConnection, AssertSqlSafe};
 use std::collections::HashMap;
 
-pub struct SharedEnforcer {
-    pub db: Db,
-    reservation_ttl_ms: i64,
+/// Decides a call; with a demand under a limit, reserves it atomically on the counter row.
+pub async fn admit(db: &Db, tenant_id: &TenantId, demand: Demand, now: i64, ttl_ms: i64) -> Result<Admission, AppError> {
+    // A plain check (or no limit) only reads: one query, no transaction.
+    let (policy, usage) = read(&db.pool, tenant_id, now).await?;
+    let answer = |decision: Decision, usage: Usage, reservation| Admission {
+        decision,
+        policy,
+        period: policy.period_at(now),
+        usage,
+        demand,
+        reservation,
+        now,
+    };
+    if demand.is_empty() || !policy.limits_anything() {
+        return Ok(answer(policy.decide(usage, demand), usage, None));
+    }
+    let period = policy.period_at(now);
+    let mut tx = db.pool.begin().await?;
+    // Lock (creating if needed) the counter row; it stays locked until commit.
+    let (used, reserved): (i64, i64) = sqlx::query_as(
+        "INSERT INTO usage_counters (tenant_id, period_start) VALUES ($1, $2)
+         ON CONFLICT (tenant_id, period_start) DO UPDATE SET reserved_tokens = usage_counters.reserved_tokens
+         RETURNING input_tokens + output_tokens, reserved_tokens",
+    )
+    .bind(tenant_id.as_str())
+    .bind(period.start)
+    .fetch_one(&mut *tx)
+    .await?;
+    let mut usage = Usage { used_tokens: used.max(0) as u64, reserved_tokens: reserved.max(0) as u64 };
+    let decision = policy.decide(usage, demand);
+    if !decision.allowed {
+        tx.commit().await?;
+        return Ok(answer(decision, usage, None));
+    }
+    let reservation = Reservation { id: ReservationId::random(), expires_at: now + ttl_ms };
+    // One round trip: the reservation row and the counter's reserved tokens together.
+    sqlx::query(
+        "WITH held AS (
+           INSERT INTO reservations (id, tenant_id, period_start, tokens, expires_at) VALUES ($1, $2, $3, $4, $5)
+         )
+         UPDATE usage_counters SET reserved_tokens = reserved_tokens + $4 WHERE tenant_id = $2 AND period_start = $3",
+    )
+    .bind(reservation.id.to_string())
+    .bind(tenant_id.as_str())
+    .bind(period.start)
+    .bind(demand.tokens as i64)
+    .bind(reservation.expires_at)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    usage.reserve(demand);
+    Ok(answer(decision, usage, Some(reservation)))
 }
 
-impl SharedEnforcer {
-    pub fn new(db: Db, reservation_ttl_ms: i64) -> Self {
-        Self { db, reservation_ttl_ms }
-    }
-
-    /// Keys are looked up on every request, so a revocation by any process counts at once.
-    pub async fn authenticate(&self, key: &str) -> Result<Option<Principal>, AppError> {
-        Ok(crate::agents::store::find_by_key_hash(&self.db.pool, &keys::hash(key)).await?)
-    }
-
-    pub async fn settings(&self, tenant_id: &str) -> Result<TenantSettings, AppError> {
-        let gone = || AppError::unauthorized("Invalid or revoked API key");
-        let id = TenantId::parse(tenant_id).map_err(|_| gone())?;
-        let tenant = crate::tenants::store::get(&self.db.pool, &id).await?.ok_or_else(gone)?;
-        Ok(TenantSettings::from(&tenant))
-    }
-
-    pub async fn check(&self, p: &Principal, estimated_tokens: u64, now: i64) -> Result<CheckOutcome, AppError> {
-        let outcome = |s: &TenantSettings, used: i64, reserved: i64, allowed, reservation| CheckOutcome {
-            allowed,
-            tenant_id: p.tenant_id.clone(),
-            used_tokens: used.max(0) as u64,
-            reserved_tokens: reserved.max(0) as u64,
-            token_limit: s.token_limit,
-            period: current_period(s.period_anchor, s.period_days, now),
-            reservation,
-            now,
-        };
-        // A plain check (or no limit) only reads: one query, no transaction.
-        let (settings, used, reserved) = read(&self.db.pool, &p.tenant_id, now).await?;
-        let limit = match settings.token_limit {
-            Some(limit) if estimated_tokens > 0 => limit,
-            limit => {
-                let allowed = admit(used.max(0) as u64, reserved.max(0) as u64, 0, limit);
-                return Ok(outcome(&settings, used, reserved, allowed, None));
-            }
-        };
-        // Reserving: the conditional update decides, atomically on the counter row.
-        let period = current_period(settings.period_anchor, settings.period_days, now);
-        let mut tx = self.db.pool.begin().await?;
-        sqlx::query("INSERT INTO usage_counters (tenant_id, period_start) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-            .bind(&p.tenant_id)
-            .bind(period.start)
-            .execute(&mut *tx)
+/// Releases reservations that expired at or before `now`.
+pub async fn sweep(db: &Db, now: i64) -> Result<(), AppError> {
+    let mut tx = db.pool.begin().await?;
+    let expired: Vec<(String, i64, i64)> =
+        sqlx::query_as("DELETE FROM reservations WHERE expires_at <= $1 RETURNING tenant_id, period_start, tokens")
+            .bind(now)
+            .fetch_all(&mut *tx)
             .await?;
-        let taken: Option<(i64, i64)> = sqlx::query_as(
-            "UPDATE usage_counters SET reserved_tokens = reserved_tokens + $3
-             WHERE tenant_id = $1 AND period_start = $2
-               AND input_tokens + output_tokens + reserved_tokens + $3 <= $4
-             RETURNING input_tokens + output_tokens, reserved_tokens",
-        )
-        .bind(&p.tenant_id)
-        .bind(period.start)
-        .bind(estimated_tokens as i64)
-        .bind(limit.get() as i64)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some((used, reserved)) = taken else {
-            tx.commit().await?;
-            return Ok(outcome(&settings, used, reserved, false, None));
-        };
-        let id = super::reservation_text(super::new_reservation_number());
-        let expires_at = now + self.reservation_ttl_ms;
-        sqlx::query(
-            "INSERT INTO reservations (id, tenant_id, period_start, tokens, expires_at) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(&id)
-        .bind(&p.tenant_id)
-        .bind(period.start)
-        .bind(estimated_tokens as i64)
-        .bind(expires_at)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(outcome(&settings, used, reserved, true, Some((id, expires_at))))
+    let mut sums: HashMap<(String, i64), i64> = HashMap::new();
+    for (tenant_id, period_start, tokens) in expired {
+        *sums.entry((tenant_id, period_start)).or_default() += tokens;
     }
-
-    /// Releases reservations that expired at or before `now`.
-    pub async fn sweep(&self, now: i64) -> Result<(), AppError> {
-        let mut tx = self.db.pool.begin().await?;
-        let expired: Vec<(String, i64, i64)> =
-            sqlx::query_as("DELETE FROM reservations WHERE expires_at <= $1 RETURNING tenant_id, period_start, tokens")
-                .bind(now)
-                .fetch_all(&mut *tx)
-                .await?;
-        let mut sums: HashMap<(String, i64), i64> = HashMap::new();
-        for (tenant_id, period_start, tokens) in expired {
-            *sums.entry((tenant_id, period_start)).or_default() += tokens;
-        }
-        let mut groups: Vec<_> = sums.into_iter().collect();
-        groups.sort();
-        for ((tenant_id, period_start), tokens) in groups {
-            give_back(&mut tx, &tenant_id, period_start, tokens).await?;
-        }
-        tx.commit().await?;
-        Ok(())
+    // In a fixed order, as every writer of counter rows does, so sweepers cannot deadlock.
+    let mut groups: Vec<_> = sums.into_iter().collect();
+    groups.sort();
+    for ((tenant_id, period_start), tokens) in groups {
+        give_back(&mut tx, &tenant_id, period_start, tokens).await?;
     }
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Settles a reservation inside the writer's transaction: deletes it and gives its tokens back.
-pub async fn settle(conn: &mut AnyConnection, tenant_id: &str, reservation_id: &str) -> Result<(), sqlx::Error> {
+pub async fn settle(conn: &mut AnyConnection, settling: &Settling) -> Result<(), sqlx::Error> {
     let row: Option<(i64, i64)> =
         sqlx::query_as("DELETE FROM reservations WHERE id = $1 AND tenant_id = $2 RETURNING period_start, tokens")
-            .bind(reservation_id)
-            .bind(tenant_id)
+            .bind(settling.reservation.to_string())
+            .bind(settling.tenant_id.as_str())
             .fetch_optional(&mut *conn)
             .await?;
     if let Some((period_start, tokens)) = row {
-        give_back(conn, tenant_id, period_start, tokens).await?;
+        give_back(conn, settling.tenant_id.as_str(), period_start, tokens).await?;
     }
     Ok(())
 }
@@ -152,8 +123,8 @@ async fn give_back(
     Ok(())
 }
 
-/// The tenant's settings and its current period's used and reserved tokens, in one query.
-async fn read(pool: &sqlx::AnyPool, tenant_id: &str, now: i64) -> Result<(TenantSettings, i64, i64), AppError> {
+/// The tenant's policy and its current period's used and reserved tokens, in one query.
+async fn read(pool: &sqlx::AnyPool, tenant_id: &TenantId, now: i64) -> Result<(Policy, Usage), AppError> {
     #[derive(sqlx::FromRow)]
     struct Row {
         #[sqlx(flatten)]
@@ -167,7 +138,13 @@ async fn read(pool: &sqlx::AnyPool, tenant_id: &str, now: i64) -> Result<(Tenant
          FROM tenants t LEFT JOIN usage_counters c ON c.tenant_id = t.id AND c.period_start = {CURRENT_PERIOD_START}
          WHERE t.id = $2"
     );
-    let row = sqlx::query_as::<_, Row>(AssertSqlSafe(sql)).bind(now).bind(tenant_id).fetch_optional(pool).await?;
+    let row = sqlx::query_as::<_, Row>(AssertSqlSafe(sql))
+        .bind(now)
+        .bind(tenant_id.as_str())
+        .fetch_optional(pool)
+        .await?;
+    // The key was valid a moment ago; a tenant gone since answers like a revoked key.
     let row = row.ok_or_else(|| AppError::unauthorized("Invalid or revoked API key"))?;
-    Ok((TenantSettings::from(&row.tenant), row.used_tokens, row.reserved_tokens))
+    let usage = Usage { used_tokens: row.used_tokens.max(0) as u64, reserved_tokens: row.reserved_tokens.max(0) as u64 };
+    Ok((row.tenant.policy(), usage))
 }

@@ -2,10 +2,9 @@
 
 use super::server_fns::{ClearTokenLimit, SetTokenLimit};
 use super::TokenLimit;
-use crate::agents::deploy::Field;
 use crate::error::sentence;
 use crate::format::format_count;
-use crate::ui::Modal;
+use crate::ui::{Field, Modal};
 use crate::usage::UsageRow;
 use leptos::ev::SubmitEvent;
 use leptos::prelude::*;

@@ -1,12 +1,12 @@
-//! Token limits: the rules (pure), the period arithmetic (pure), and the server functions and
-//! dialog that change a tenant's limit.
+//! Limits: the token-limit rules and how Usage % is shown (pure), the period arithmetic
+//! (pure), the admission policy and decision (pure), and the server functions and dialog that
+//! change a tenant's limit.
 
 pub mod edit;
 pub mod period;
+pub mod policy;
 pub mod rules;
 pub mod server_fns;
 
-pub use rules::{
-    admit, decide, format_usage_pct, parse_optional_limit, usage_pct, TokenDecision, TokenLimit, UsageBand,
-    MAX_TOKEN_LIMIT,
-};
+pub use policy::{Decision, Demand, LimitKind, Policy, Usage};
+pub use rules::{format_usage_pct, parse_optional_limit, usage_pct, TokenLimit, UsageBand, MAX_TOKEN_LIMIT};

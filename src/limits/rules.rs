@@ -1,5 +1,6 @@
 //! Token-limit rules from PRODUCT.md, shared by the server and the browser: what a valid limit
-//! is, when a tenant is refused, how Usage % is computed and which colour band it falls in.
+//! is, how Usage % is computed and shown, and which colour band it falls in. When a call is
+//! refused is `policy.rs`.
 
 use crate::validation::FieldError;
 use serde::{Deserialize, Serialize};
@@ -104,39 +105,7 @@ pub fn parse_optional_limit(input: &str) -> Result<Option<TokenLimit>, FieldErro
     }
 }
 
-/// The outcome of checking a tenant's token usage before a call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TokenDecision {
-    /// Allowed; `remaining_tokens` is `None` when the tenant has no limit.
-    Allowed { remaining_tokens: Option<u64> },
-    /// A hard limit: refused once `used_tokens >= token_limit`.
-    Refused { used_tokens: u64, token_limit: TokenLimit },
-}
-
-/// The token rule: refuse once `used >= limit`; with no limit, always allow.
-pub fn decide(used_tokens: u64, token_limit: Option<TokenLimit>) -> TokenDecision {
-    match token_limit {
-        None => TokenDecision::Allowed { remaining_tokens: None },
-        Some(limit) if used_tokens >= limit.get() => TokenDecision::Refused { used_tokens, token_limit: limit },
-        Some(limit) => TokenDecision::Allowed { remaining_tokens: Some(limit.get() - used_tokens) },
-    }
-}
-
-/// The admission rule with reservations. With an estimate, a call is admitted only if it
-/// fits: `used + reserved + estimate <= limit`; the admitted estimate is then reserved. With
-/// no estimate (0) it is the plain token rule, `used < limit`.
-pub fn admit(used_tokens: u64, reserved_tokens: u64, estimated_tokens: u64, token_limit: Option<TokenLimit>) -> bool {
-    match token_limit {
-        None => true,
-        Some(limit) if estimated_tokens == 0 => used_tokens < limit.get(),
-        Some(limit) => {
-            u128::from(used_tokens) + u128::from(reserved_tokens) + u128::from(estimated_tokens)
-                <= u128::from(limit.get())
-        }
-    }
-}
-
-/// Usage % = total_tokens / token_limit × 100.
+/// Usage % = total_tokens / token_limit × 100, as the JSON API reports it.
 pub fn usage_pct(total_tokens: u64, token_limit: TokenLimit) -> f64 {
     total_tokens as f64 / token_limit.get() as f64 * 100.0
 }
@@ -153,17 +122,6 @@ pub enum UsageBand {
 }
 
 impl UsageBand {
-    /// The band of a percentage.
-    pub fn from_pct(pct: f64) -> Self {
-        if pct >= 100.0 {
-            Self::Danger
-        } else if pct >= 80.0 {
-            Self::Warning
-        } else {
-            Self::Default
-        }
-    }
-
     /// The band of a usage, decided on integers so that Danger is exactly `used >= limit`,
     /// the same comparison that refuses calls (a float percentage can round across 100).
     pub fn for_usage(total_tokens: u64, token_limit: TokenLimit) -> Self {
@@ -236,9 +194,6 @@ mod tests {
         assert_eq!(UsageBand::for_usage(80, limit(100)), UsageBand::Warning);
         assert_eq!(UsageBand::for_usage(99, limit(100)), UsageBand::Warning);
         assert_eq!(UsageBand::for_usage(100, limit(100)), UsageBand::Danger);
-        assert_eq!(UsageBand::from_pct(79.99), UsageBand::Default);
-        assert_eq!(UsageBand::from_pct(80.0), UsageBand::Warning);
-        assert_eq!(UsageBand::from_pct(100.0), UsageBand::Danger);
         assert_eq!(format_usage_pct(9999, limit(10000)), "99.9%");
         assert_eq!(format_usage_pct(1050, limit(1000)), "105.0%");
     }
@@ -272,43 +227,16 @@ mod tests {
             }
         }
 
+        /// The JSON figure is the exact ratio up to float rounding: read back in millionths of
+        /// a percent and compared with the rational used × 100 / limit by cross-multiplying.
         #[test]
-        fn decision_equals_used_at_least_limit(used in any::<u64>(), l in 1..=MAX_TOKEN_LIMIT) {
-            let refused = matches!(decide(used, Some(limit(l))), TokenDecision::Refused { .. });
-            prop_assert_eq!(refused, used >= l);
-            if let TokenDecision::Allowed { remaining_tokens } = decide(used, Some(limit(l))) {
-                prop_assert_eq!(remaining_tokens, Some(l - used));
-            }
-        }
-
-        #[test]
-        fn admission_is_exactly_the_fit_rule(used in any::<u64>(), reserved in any::<u64>(), e in 1u64.., l in 1..=MAX_TOKEN_LIMIT) {
-            let fits = u128::from(used) + u128::from(reserved) + u128::from(e) <= u128::from(l);
-            prop_assert_eq!(admit(used, reserved, e, Some(limit(l))), fits);
-            prop_assert!(admit(used, reserved, e, None));
-        }
-
-        #[test]
-        fn admission_without_estimate_is_the_token_rule(used in any::<u64>(), reserved in any::<u64>(), l in 1..=MAX_TOKEN_LIMIT) {
-            let refused = matches!(decide(used, Some(limit(l))), TokenDecision::Refused { .. });
-            prop_assert_eq!(admit(used, reserved, 0, Some(limit(l))), !refused);
-        }
-
-        #[test]
-        fn no_limit_always_allows(used in any::<u64>()) {
-            prop_assert_eq!(decide(used, None), TokenDecision::Allowed { remaining_tokens: None });
-        }
-
-        #[test]
-        fn usage_pct_matches_the_formula(used in 0u64..1u64 << 53, l in 1..=MAX_TOKEN_LIMIT) {
-            let expected = used as f64 / l as f64 * 100.0;
-            prop_assert_eq!(usage_pct(used, limit(l)), expected);
-        }
-
-        #[test]
-        fn every_percentage_maps_to_exactly_its_band(pct in -1.0f64..1000.0) {
-            let expected = if pct < 80.0 { UsageBand::Default } else if pct < 100.0 { UsageBand::Warning } else { UsageBand::Danger };
-            prop_assert_eq!(UsageBand::from_pct(pct), expected);
+        fn usage_pct_is_the_exact_ratio_within_float_rounding(used in 0u64..1u64 << 53, l in 1..=MAX_TOKEN_LIMIT) {
+            let millionths = (usage_pct(used, limit(l)) * 1e6).round() as u128;
+            let (num, den) = (u128::from(used) * 100 * 1_000_000, u128::from(l));
+            // Allowed error: the rounding to millionths, plus 1e-12 of the value for the float.
+            let slack = 2 + num / den / 1_000_000_000_000;
+            prop_assert!(millionths * den <= num + slack * den, "{} above {used}/{l}", millionths);
+            prop_assert!(num <= (millionths + slack) * den, "{} below {used}/{l}", millionths);
         }
 
         #[test]
@@ -317,8 +245,6 @@ mod tests {
             let (u, l128) = (u128::from(used), u128::from(l));
             let expected = if u >= l128 { UsageBand::Danger } else if 5 * u >= 4 * l128 { UsageBand::Warning } else { UsageBand::Default };
             prop_assert_eq!(UsageBand::for_usage(used, limit(l)), expected);
-            // The danger band is exactly the refusal rule.
-            prop_assert_eq!(expected == UsageBand::Danger, matches!(decide(used, Some(limit(l))), TokenDecision::Refused { .. }));
         }
 
         #[test]
@@ -326,6 +252,31 @@ mod tests {
             let text = format_usage_pct(used, limit(l));
             let shown: f64 = text.trim_end_matches('%').parse().expect("number");
             prop_assert_eq!(shown >= 100.0, used >= l);
+        }
+
+        /// The text the table shows, read back as an exact number of tenths, against the exact
+        /// rational used/limit × 100: it is never above it, less than a tenth below it, never
+        /// "100" or more below the limit and never below "100" at or above it.
+        #[test]
+        fn displayed_pct_is_the_exact_ratio_rounded_down_to_a_tenth(used in 0u64..=MAX_TOKEN_LIMIT, l in 1..=MAX_TOKEN_LIMIT) {
+            let text = format_usage_pct(used, limit(l));
+            let (whole, tenth) = text.strip_suffix('%').and_then(|t| t.split_once('.')).expect("N.N%");
+            prop_assert!(whole.bytes().all(|b| b.is_ascii_digit()) && tenth.len() == 1, "{text}");
+            let tenths: u128 = format!("{whole}{tenth}").parse().expect("digits");
+            // shown = tenths / 10 %; exact = used × 100 / l %. Compare tenths/10 with used·100/l.
+            let (exact_num, exact_den) = (u128::from(used) * 1000, u128::from(l));
+            prop_assert!(tenths * exact_den <= exact_num, "{text} is above the exact {used}/{l}");
+            prop_assert!((tenths + 1) * exact_den > exact_num, "{text} is more than a tenth below {used}/{l}");
+            prop_assert_eq!(tenths >= 1000, used >= l, "{}", text);
+        }
+
+        #[test]
+        fn displayed_pct_examples_at_the_boundaries(l in 1u64..1u64 << 40) {
+            prop_assert_eq!(format_usage_pct(l, limit(l)), "100.0%");
+            prop_assert_eq!(format_usage_pct(0, limit(l)), "0.0%");
+            if l > 1 {
+                prop_assert!(!format_usage_pct(l - 1, limit(l)).starts_with("100"));
+            }
         }
     }
 }

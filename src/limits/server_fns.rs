@@ -21,14 +21,14 @@ pub async fn clear_token_limit(tenant_id: String) -> Result<(), AppError> {
 async fn update(tenant_id: &str, limit: Option<super::TokenLimit>) -> Result<(), AppError> {
     use crate::tenants::{store, TenantId};
 
-    let state = crate::server::state::app_state()?;
+    let state = crate::state::app_state()?;
     let admin = crate::auth::guard::require_system_admin(&state).await?;
     let id = TenantId::parse(tenant_id)?;
     if !store::set_token_limit(&state.db.pool, &id, limit).await? {
         return Err(AppError::not_found(format!("No tenant with id {id}")));
     }
     // Checks in this process decide from memory: they must see the new limit from now on.
-    state.enforcer.tenant_changed(id.as_str(), state.clock.now_ms()).await?;
+    state.gate.tenant_changed(&id).await?;
     tracing::info!(by = %admin.username, tenant_id = %id, token_limit = ?limit.map(|l| l.get()), "token limit changed");
     Ok(())
 }

@@ -2,16 +2,16 @@
 //! without a limit, and a few quiet ones, each with an agent and a spread of usage events.
 //! Usage is recorded through the same store function as real reports.
 
-use super::db::Db;
 use crate::agents::DeployedAgent;
 use crate::auth::Role;
+use crate::db::Db;
 use crate::error::AppError;
-use crate::limits::period::current_period;
 use crate::limits::TokenLimit;
 use crate::tenants::store::{self as tenants, NewTenant};
 use crate::tenants::TenantId;
+use crate::usage::batch::NewEvent;
 use crate::usage::report::UsageReport;
-use crate::usage::store::{record_batch, NewEvent};
+use crate::usage::store::record_batch;
 
 /// (id, display name, token limit, tokens used this period, model)
 const DEMO: &[(&str, &str, Option<u64>, i64, &str)] = &[
@@ -53,7 +53,7 @@ pub async fn load(db: &Db, now: i64) -> Result<Vec<DeployedAgent>, AppError> {
         };
         let agent = crate::agents::store::deploy(db, tenant, "demo-agent".to_owned(), now).await?;
         let record = tenants::get(&db.pool, &id).await?.ok_or_else(AppError::internal)?;
-        let period = current_period(record.period_anchor, record.period_days(), now);
+        let period = record.policy().period_at(now);
         let mut events = Vec::new();
         for i in 0..EVENTS_PER_TENANT {
             // Split `used` into equal calls, 60 % input and 40 % output.
@@ -69,7 +69,7 @@ pub async fn load(db: &Db, now: i64) -> Result<Vec<DeployedAgent>, AppError> {
                 reservation_id: None,
             };
             let event = NewEvent {
-                tenant_id: id.to_string(),
+                tenant_id: id.clone(),
                 agent_id: agent.agent_id,
                 report,
                 occurred_at: now - (EVENTS_PER_TENANT - i) * 60_000,
@@ -90,4 +90,17 @@ pub async fn load(db: &Db, now: i64) -> Result<Vec<DeployedAgent>, AppError> {
         crate::auth::store::create(&db.pool, username, &hash, &role, now).await?;
     }
     Ok(deployed)
+}
+
+/// Prints the demo agents' keys (when this start created them) and the demo sign-ins.
+pub fn print_sign_ins(created: &[DeployedAgent]) {
+    if created.is_empty() {
+        println!("demo data already present");
+    }
+    for agent in created {
+        println!("demo tenant {:<10} agent key {}", agent.tenant_id, agent.api_key);
+    }
+    for (username, password, tenant) in USERS {
+        println!("demo sign-in: {username} / {password}  ({})", role_of(tenant).label());
+    }
 }

@@ -1,9 +1,7 @@
-//! The server half: configuration and CLI, database, shared state, the HTTP router, demo data.
-//! Nothing here is compiled into the browser bundle.
+//! The server half's composition root: the command line, serving, the HTTP router, demo data.
+//! Nothing here is compiled into the browser bundle, and nothing else imports from here.
 
 pub mod cli;
-pub mod db;
 pub mod demo;
-pub mod json;
 pub mod routes;
-pub mod state;
+pub mod serve;

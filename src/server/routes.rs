@@ -1,10 +1,10 @@
 //! The HTTP router: the console (Leptos pages and server functions), the agent API, health.
 
-use super::state::AppState;
 use crate::app::{shell, App};
 use crate::auth::csrf::reject_cross_site_writes;
 use crate::auth::session_store::DbSessionStore;
 use crate::error::AppError;
+use crate::state::AppState;
 use axum::body::Body;
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -42,7 +42,7 @@ pub fn router(state: AppState) -> Router {
     // the check path short.
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
-        .merge(crate::usage::agent_api::routes())
+        .merge(crate::api::agent::routes())
         .merge(console)
         .layer(TraceLayer::new_for_http())
         .with_state(state)

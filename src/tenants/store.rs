@@ -1,7 +1,7 @@
 //! Tenant rows.
 
 use crate::limits::period::DEFAULT_PERIOD_DAYS;
-use crate::limits::TokenLimit;
+use crate::limits::{Policy, TokenLimit};
 use crate::tenants::TenantId;
 use sqlx::{AnyConnection, AnyExecutor, FromRow};
 
@@ -23,6 +23,11 @@ impl TenantRecord {
 
     pub fn period_days(&self) -> u32 {
         u32::try_from(self.period_days).unwrap_or(DEFAULT_PERIOD_DAYS)
+    }
+
+    /// How this tenant is limited.
+    pub fn policy(&self) -> Policy {
+        Policy { token_limit: self.token_limit(), period_anchor: self.period_anchor, period_days: self.period_days() }
     }
 }
 

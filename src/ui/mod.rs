@@ -40,6 +40,24 @@ pub fn Modal(
     }
 }
 
+/// A labelled input with its error line (`<id>-error`, announced when it appears). Every
+/// form of the console builds its fields with it.
+#[component]
+pub fn Field(
+    label: &'static str,
+    id: &'static str,
+    #[prop(optional, into)] error: MaybeProp<String>,
+    children: Children,
+) -> impl IntoView {
+    view! {
+        <div class="field" class:invalid=move || error.get().is_some()>
+            <label for=id>{label}</label>
+            {children()}
+            <p id=format!("{id}-error") class="field-error" role="alert">{move || error.get()}</p>
+        </div>
+    }
+}
+
 /// Calls `tick` every `period_ms` in the browser for as long as the calling component lives.
 /// On the server it does nothing: a rendered page has no time to pass.
 pub fn use_interval(period_ms: u32, tick: impl Fn() + 'static) {

@@ -1,6 +1,7 @@
-//! Usage: what agents report, the per-period counters, the agent HTTP API that checks and
-//! records, and the console's usage table.
+//! Usage: what agents report (validated, priced), how a batch of reports is recorded (planned
+//! purely, written by the store), the per-period counters, and the console's usage table.
 
+pub mod batch;
 pub mod model;
 pub mod pricing;
 pub mod report;
@@ -8,10 +9,6 @@ pub mod server_fns;
 pub mod table;
 
 #[cfg(feature = "ssr")]
-pub mod agent_api;
-#[cfg(feature = "ssr")]
 pub mod store;
-#[cfg(feature = "ssr")]
-pub mod writer;
 
 pub use model::{SortKey, UsagePage, UsageQuery, UsageRow, PAGE_SIZE};

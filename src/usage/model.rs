@@ -2,7 +2,10 @@
 //! (filter, sort, page) that selects which rows. Parsing a query never fails: unknown values
 //! fall back to the defaults, so a hand-edited URL still shows a table.
 
-use crate::limits::{format_usage_pct, TokenLimit, UsageBand};
+use super::batch::Counters;
+use crate::limits::period::Period;
+use crate::limits::{format_usage_pct, Policy, TokenLimit, UsageBand};
+use crate::tenants::TenantId;
 use serde::{Deserialize, Serialize};
 
 pub const PAGE_SIZE: u32 = 50;
@@ -42,6 +45,37 @@ impl UsageRow {
         match self.limit() {
             Some(limit) => UsageBand::for_usage(self.total_tokens.max(0) as u64, limit),
             None => UsageBand::Default,
+        }
+    }
+}
+
+/// One tenant's usage in its current period, reservations included: what the status API and
+/// the tenant page show, read through the gate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UsageSnapshot {
+    pub tenant_id: TenantId,
+    pub display_name: String,
+    pub policy: Policy,
+    pub period: Period,
+    pub counters: Counters,
+    pub reserved_tokens: u64,
+    /// When this was read (Unix ms).
+    pub now: i64,
+}
+
+impl UsageSnapshot {
+    /// The snapshot as a row of the usage table.
+    pub fn row(&self) -> UsageRow {
+        let c = &self.counters;
+        UsageRow {
+            tenant_id: self.tenant_id.to_string(),
+            display_name: self.display_name.clone(),
+            input_tokens: c.input_tokens,
+            output_tokens: c.output_tokens,
+            total_tokens: c.input_tokens + c.output_tokens,
+            reserved_tokens: self.reserved_tokens as i64,
+            cost_micros: c.cost_micros,
+            token_limit: self.policy.token_limit.map(TokenLimit::get),
         }
     }
 }

@@ -10,14 +10,10 @@ use leptos::server_fn::codec::GetUrl;
 /// A tenant admin's table holds their own tenant only.
 #[server(input = GetUrl, prefix = "/api", endpoint = "list_usage")]
 pub async fn list_usage(query: UsageQuery) -> Result<UsagePage, AppError> {
-    let state = crate::server::state::app_state()?;
+    use crate::tenants::TenantId;
+
+    let state = crate::state::app_state()?;
     let user = crate::auth::guard::require_user(&state).await?;
-    let query = query.normalized();
-    let mut page = super::store::list_usage(&state.db.pool, &query, user.tenant_scope(), state.clock.now_ms()).await?;
-    for row in &mut page.rows {
-        if let Some(reserved) = state.enforcer.reserved_in_memory(&row.tenant_id) {
-            row.reserved_tokens = reserved as i64;
-        }
-    }
-    Ok(page)
+    let scope = user.tenant_scope().map(TenantId::parse).transpose()?;
+    state.gate.usage_page(&query.normalized(), scope.as_ref()).await
 }

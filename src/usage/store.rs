@@ -1,44 +1,20 @@
-//! Usage events and per-period counters. A batch of reports is recorded in one transaction:
-//! the event rows (their primary key is the idempotency rule) and the counter rows, which
-//! are locked first so that no other writer can change them until commit.
+//! Usage events and per-period counters. A batch of reports is recorded in one transaction, in
+//! named steps: lock the counter rows, find the ids seen before, plan (pure, `batch.rs`),
+//! insert the new events, add the gains to the counters.
 
+use super::batch::{counter_keys, plan, CommittedTotal, CounterKey, Counters, EventKey, NewEvent, Recorded, Seen};
 use super::model::{SortKey, UsagePage, UsageQuery, UsageRow, PAGE_SIZE};
-use super::report::{micros_to_usd, ReportResult, UsageReport};
-use crate::limits::period::rfc3339;
-use crate::server::db::Backend;
+use super::report::ReportResult;
+use crate::db::Backend;
+use crate::tenants::TenantId;
 use std::collections::HashMap;
 // Dynamic SQL here is built only from constants and the SortKey whitelist, never from input.
 use sqlx::{AnyConnection, AnyExecutor, AssertSqlSafe, FromRow};
 
-/// A tenant's running totals for one budget period.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, FromRow)]
-pub struct Counters {
-    pub input_tokens: i64,
-    pub output_tokens: i64,
-    pub cost_micros: i64,
-    pub event_count: i64,
-    /// Tokens held by open reservations (shared mode; 0 in local mode, where they are in memory).
-    #[sqlx(default)]
-    pub reserved_tokens: i64,
-}
+/// Statements carry at most this many rows (SQLite's parameter limit is 32 766).
+const ROWS_PER_STATEMENT: usize = 1000;
 
-impl Counters {
-    pub fn total_tokens(&self) -> u64 {
-        (self.input_tokens + self.output_tokens).max(0) as u64
-    }
-
-    fn minus(self, other: Counters) -> Counters {
-        Counters {
-            input_tokens: self.input_tokens - other.input_tokens,
-            output_tokens: self.output_tokens - other.output_tokens,
-            cost_micros: self.cost_micros - other.cost_micros,
-            event_count: self.event_count - other.event_count,
-            reserved_tokens: self.reserved_tokens - other.reserved_tokens,
-        }
-    }
-}
-
-/// A counter row with its key, as the batch statements return it.
+/// A counter row as the statements return it.
 #[derive(FromRow)]
 struct CounterRow {
     tenant_id: String,
@@ -61,53 +37,32 @@ impl CounterRow {
     }
 }
 
-/// An event ready to be stored: the report plus what the server decided about it.
-#[derive(Debug, Clone)]
-pub struct NewEvent {
-    pub tenant_id: String,
-    pub agent_id: i64,
-    pub report: UsageReport,
-    pub occurred_at: i64,
-    /// The budget period the event counts toward, and the tenant's limit at the time: both go
-    /// into the stored result.
-    pub period_start: i64,
-    pub resets_at: i64,
-    pub token_limit: Option<u64>,
-}
-
-/// What recording an event did.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Recorded {
-    /// `false` when the event id had been recorded before: nothing changed, and `result` is
-    /// the answer the first report got.
-    pub recorded: bool,
-    pub result: ReportResult,
-}
-
-/// The committed counter of one tenant-period after a batch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CommittedTotal {
-    pub period_start: i64,
-    pub used_tokens: u64,
-}
-
 /// Records a batch of events in the caller's transaction, in order, with four statements
-/// however many events and tenants it holds: lock the counter rows (in a fixed order, so
-/// concurrent processes cannot deadlock), find which ids were seen before, insert the new
-/// events with their answers, add the sums to the counters. Returns each event's outcome and
-/// the counters' new totals per tenant.
+/// however many events and tenants it holds. Returns each event's outcome and each tenant's
+/// newest committed total.
 pub async fn record_batch(
     conn: &mut AnyConnection,
     events: &[NewEvent],
-) -> Result<(Vec<Recorded>, HashMap<String, CommittedTotal>), sqlx::Error> {
+) -> Result<(Vec<Recorded>, HashMap<TenantId, CommittedTotal>), sqlx::Error> {
+    let keys = counter_keys(events);
+    let before = lock_counters(conn, &keys).await?;
+    let seen = seen_before(conn, events).await?;
+    let plan = plan(events, &before, &seen);
+    insert_events(conn, events, &plan.fresh, &plan.outcomes).await?;
+    add_gains(conn, &plan.gains, &plan.totals).await?;
+    let committed = plan.committed_totals();
+    Ok((plan.outcomes, committed))
+}
+
+/// Step 1: locks (creating them if needed) the batch's counter rows in `keys`' order, so
+/// concurrent processes cannot deadlock; their totals are then stable until commit.
+async fn lock_counters<'a>(
+    conn: &mut AnyConnection,
+    keys: &[CounterKey<'a>],
+) -> Result<HashMap<CounterKey<'a>, Counters>, sqlx::Error> {
     let backend = Backend::of_connection(conn);
-    // 1. Lock (and create) each counter row, in a fixed order; their totals are then stable
-    //    until commit. One statement for all tenant-periods of the batch.
-    let mut groups: Vec<(&str, i64)> = events.iter().map(|e| (e.tenant_id.as_str(), e.period_start)).collect();
-    groups.sort_unstable();
-    groups.dedup();
-    let mut before: HashMap<(&str, i64), Counters> = HashMap::new();
-    for chunk in groups.chunks(1000) {
+    let mut before = HashMap::with_capacity(keys.len());
+    for chunk in keys.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
             "INSERT INTO usage_counters (tenant_id, period_start) VALUES {}
              ON CONFLICT (tenant_id, period_start) DO UPDATE SET event_count = usage_counters.event_count
@@ -115,70 +70,56 @@ pub async fn record_batch(
             backend.values_list(chunk.len(), 2)
         );
         let mut query = sqlx::query_as::<_, CounterRow>(AssertSqlSafe(sql));
-        for &(tenant_id, period_start) in chunk {
-            query = query.bind(tenant_id).bind(period_start);
+        for key in chunk {
+            query = query.bind(key.tenant_id).bind(key.period_start);
         }
         for row in query.fetch_all(&mut *conn).await? {
-            let key = (row.tenant_id.as_str(), row.period_start);
-            if let Ok(i) = groups.binary_search_by(|g| (g.0, g.1).cmp(&key)) {
-                before.insert(groups[i], row.counters());
+            // Keys borrow from the events; find the one this row answers.
+            let found = CounterKey { tenant_id: &row.tenant_id, period_start: row.period_start };
+            if let Ok(i) = keys.binary_search(&found) {
+                before.insert(keys[i], row.counters());
             }
         }
     }
-    let mut totals = before.clone();
+    Ok(before)
+}
 
-    // 2. Which of these ids were recorded before, and what they were answered.
-    let mut event_keys: Vec<(&str, &str)> =
-        events.iter().map(|e| (e.tenant_id.as_str(), e.report.event_id.as_str())).collect();
-    event_keys.sort_unstable();
-    event_keys.dedup();
-    let mut seen: HashMap<(&str, &str), Option<String>> = HashMap::new();
-    for chunk in events.chunks(1000) {
+/// Step 2: which of the batch's ids were recorded before, with the answers stored with them.
+async fn seen_before<'a>(conn: &mut AnyConnection, events: &'a [NewEvent]) -> Result<Seen<'a>, sqlx::Error> {
+    let backend = Backend::of_connection(conn);
+    let mut keys: Vec<EventKey> = events.iter().map(NewEvent::event_key).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let mut seen = Seen::new();
+    for chunk in keys.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
             "SELECT tenant_id, event_id, result FROM usage_events WHERE (tenant_id, event_id) IN (VALUES {})",
             backend.values_list(chunk.len(), 2)
         );
         let mut query = sqlx::query_as::<_, (String, String, Option<String>)>(AssertSqlSafe(sql));
-        for e in chunk {
-            query = query.bind(e.tenant_id.as_str()).bind(e.report.event_id.as_str());
+        for key in chunk {
+            query = query.bind(key.tenant_id).bind(key.event_id);
         }
         for (tenant_id, event_id, result) in query.fetch_all(&mut *conn).await? {
-            let key = (tenant_id.as_str(), event_id.as_str());
-            if let Ok(i) = event_keys.binary_search_by(|k| k.cmp(&key)) {
-                seen.insert(event_keys[i], result);
+            let found = EventKey { tenant_id: &tenant_id, event_id: &event_id };
+            if let Ok(i) = keys.binary_search(&found) {
+                let stored = result.and_then(|json| serde_json::from_str::<ReportResult>(&json).ok());
+                seen.insert(keys[i], stored);
             }
         }
     }
+    Ok(seen)
+}
 
-    // 3. Walk the events in order: replays get the stored answer, new ones count.
-    let mut outcomes: Vec<Recorded> = Vec::with_capacity(events.len());
-    let mut new_index: HashMap<(&str, &str), usize> = HashMap::new();
-    let mut fresh = Vec::new();
-    for (i, e) in events.iter().enumerate() {
-        let key = (e.tenant_id.as_str(), e.report.event_id.as_str());
-        if let Some(stored) = seen.get(&key) {
-            outcomes.push(Recorded { recorded: false, result: replayed_result(e, stored.as_deref(), &totals) });
-            continue;
-        }
-        if let Some(&first) = new_index.get(&key) {
-            // The same id twice in one batch: the second is a replay of the first.
-            let result = outcomes[first].result.clone();
-            outcomes.push(Recorded { recorded: false, result });
-            continue;
-        }
-        let counter = totals.entry((e.tenant_id.as_str(), e.period_start)).or_default();
-        counter.input_tokens += e.report.input_tokens;
-        counter.output_tokens += e.report.output_tokens;
-        counter.cost_micros += e.report.cost_micros;
-        counter.event_count += 1;
-        let result = result_of(e, counter.total_tokens());
-        new_index.insert(key, i);
-        fresh.push(i);
-        outcomes.push(Recorded { recorded: true, result });
-    }
-
-    // 4. Insert the new events with their answers.
-    for chunk in fresh.chunks(1000) {
+/// Step 4: inserts the new events with their answers.
+async fn insert_events(
+    conn: &mut AnyConnection,
+    events: &[NewEvent],
+    fresh: &[usize],
+    outcomes: &[Recorded],
+) -> Result<(), sqlx::Error> {
+    let backend = Backend::of_connection(conn);
+    for chunk in fresh.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
             "INSERT INTO usage_events (tenant_id, event_id, agent_id, user_id, model, input_tokens, output_tokens,
              cost_micros, occurred_at, period_start, result) VALUES {} ON CONFLICT (tenant_id, event_id) DO NOTHING",
@@ -208,17 +149,18 @@ pub async fn record_batch(
             return Err(sqlx::Error::Protocol("concurrent duplicate event id; retry the batch".into()));
         }
     }
+    Ok(())
+}
 
-    // 5. Add the new events' sums to the counters: atomic increments, one statement.
-    let mut committed = HashMap::new();
-    let changed: Vec<(&str, i64, Counters)> = groups
-        .iter()
-        .filter_map(|&g| {
-            let (from, to) = (before.get(&g).copied().unwrap_or_default(), totals.get(&g).copied().unwrap_or_default());
-            (to != from).then(|| (g.0, g.1, to.minus(from)))
-        })
-        .collect();
-    for chunk in changed.chunks(1000) {
+/// Step 5: adds the gains to the counters with atomic increments, and checks that each row
+/// ends where the plan said (it was locked in step 1, so anything else is a bug: refuse).
+async fn add_gains(
+    conn: &mut AnyConnection,
+    gains: &[(CounterKey<'_>, Counters)],
+    totals: &HashMap<CounterKey<'_>, Counters>,
+) -> Result<(), sqlx::Error> {
+    let backend = Backend::of_connection(conn);
+    for chunk in gains.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
             "INSERT INTO usage_counters (tenant_id, period_start, input_tokens, output_tokens, cost_micros, event_count)
              VALUES {} ON CONFLICT (tenant_id, period_start) DO UPDATE SET
@@ -230,69 +172,48 @@ pub async fn record_batch(
             backend.values_list(chunk.len(), 6)
         );
         let mut query = sqlx::query_as::<_, CounterRow>(AssertSqlSafe(sql));
-        for (tenant_id, period_start, delta) in chunk {
+        for (key, gain) in chunk {
             query = query
-                .bind(*tenant_id)
-                .bind(*period_start)
-                .bind(delta.input_tokens)
-                .bind(delta.output_tokens)
-                .bind(delta.cost_micros)
-                .bind(delta.event_count);
+                .bind(key.tenant_id)
+                .bind(key.period_start)
+                .bind(gain.input_tokens)
+                .bind(gain.output_tokens)
+                .bind(gain.cost_micros)
+                .bind(gain.event_count);
         }
         for row in query.fetch_all(&mut *conn).await? {
-            let expected = totals.get(&(row.tenant_id.as_str(), row.period_start)).copied();
-            if expected != Some(row.counters()) {
-                // The row changed although it was locked: never expected; refuse to commit.
+            let key = CounterKey { tenant_id: &row.tenant_id, period_start: row.period_start };
+            if totals.get(&key).copied() != Some(row.counters()) {
                 return Err(sqlx::Error::Protocol(format!("counter of {} moved during the batch", row.tenant_id)));
             }
         }
     }
-    for &(tenant_id, period_start) in &groups {
-        let after = totals.get(&(tenant_id, period_start)).copied().unwrap_or_default();
-        let newest = committed.entry(tenant_id.to_owned()).or_insert(CommittedTotal { period_start, used_tokens: 0 });
-        if period_start >= newest.period_start {
-            *newest = CommittedTotal { period_start, used_tokens: after.total_tokens() };
-        }
-    }
-    Ok((outcomes, committed))
-}
-
-fn result_of(e: &NewEvent, used_tokens: u64) -> ReportResult {
-    ReportResult {
-        event_id: e.report.event_id.clone(),
-        tenant_id: e.tenant_id.clone(),
-        cost_usd: micros_to_usd(e.report.cost_micros),
-        used_tokens,
-        token_limit: e.token_limit,
-        remaining_tokens: e.token_limit.map(|l| l.saturating_sub(used_tokens)),
-        resets_at: rfc3339(e.resets_at),
-    }
-}
-
-/// The stored answer of a replayed event; events recorded before answers were stored get
-/// the tenant's current usage instead.
-fn replayed_result(e: &NewEvent, stored: Option<&str>, totals: &HashMap<(&str, i64), Counters>) -> ReportResult {
-    stored.and_then(|json| serde_json::from_str(json).ok()).unwrap_or_else(|| {
-        let used = totals.get(&(e.tenant_id.as_str(), e.period_start)).map(Counters::total_tokens).unwrap_or(0);
-        result_of(e, used)
-    })
+    Ok(())
 }
 
 /// The tenant's counters for the period starting at `period_start` (zero if none yet).
 pub async fn period_counters<'c>(
     exec: impl AnyExecutor<'c>,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     period_start: i64,
 ) -> Result<Counters, sqlx::Error> {
-    Ok(sqlx::query_as::<_, Counters>(
+    let row: Option<(i64, i64, i64, i64, i64)> = sqlx::query_as(
         "SELECT input_tokens, output_tokens, cost_micros, event_count, reserved_tokens
          FROM usage_counters WHERE tenant_id = $1 AND period_start = $2",
     )
-    .bind(tenant_id)
+    .bind(tenant_id.as_str())
     .bind(period_start)
     .fetch_optional(exec)
-    .await?
-    .unwrap_or_default())
+    .await?;
+    Ok(row
+        .map(|(input_tokens, output_tokens, cost_micros, event_count, reserved_tokens)| Counters {
+            input_tokens,
+            output_tokens,
+            cost_micros,
+            event_count,
+            reserved_tokens,
+        })
+        .unwrap_or_default())
 }
 
 /// The start of each tenant's current period at instant `$1`, in SQL. It mirrors
@@ -328,7 +249,7 @@ fn order_by(sort: SortKey, desc: bool) -> String {
 pub async fn list_usage(
     pool: &sqlx::AnyPool,
     query: &UsageQuery,
-    scope: Option<&str>,
+    scope: Option<&TenantId>,
     now: i64,
 ) -> Result<UsagePage, sqlx::Error> {
     let needle = query.q.to_lowercase();
@@ -356,14 +277,14 @@ pub async fn list_usage(
         .bind(&pattern)
         .bind(i64::from(PAGE_SIZE))
         .bind(query.offset() as i64)
-        .bind(scope)
+        .bind(scope.map(TenantId::as_str))
         .fetch_all(pool)
         .await?;
     let (total_rows,): (i64,) =
         sqlx::query_as(AssertSqlSafe(format!("SELECT COUNT(*) FROM tenants t WHERE {}", filter("$1", "$2", "$3"))))
             .bind(&needle)
             .bind(&pattern)
-            .bind(scope)
+            .bind(scope.map(TenantId::as_str))
             .fetch_one(pool)
             .await?;
     Ok(UsagePage {

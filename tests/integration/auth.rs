@@ -398,7 +398,7 @@ async fn cli_creates_the_first_system_admin() {
     let out = child.wait_with_output().expect("wait");
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("user boss created (System admin)"));
-    let db = tollgate::server::db::Db::connect(&tollgate::server::db::DbOptions::new(&url)).await.expect("db");
+    let db = tollgate::db::Db::connect(&tollgate::db::DbOptions::new(&url)).await.expect("db");
     let (user, hash) = tollgate::auth::store::credentials(&db.pool, "boss").await.expect("query").expect("user");
     assert_eq!(user.role, Role::SystemAdmin);
     assert!(tollgate::auth::password::verify("boss-password-1".into(), Some(hash)).await);

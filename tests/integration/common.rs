@@ -5,10 +5,11 @@ use serde_json::Value;
 use sqlx::{Connection, Executor};
 use std::future::Future;
 use tollgate::auth::Role;
-use tollgate::enforce::Enforcer;
+use tollgate::clock::Clock;
+use tollgate::enforce::{Gate, GateConfig};
 use tollgate::limits::TokenLimit;
-use tollgate::server::db::{Backend, Db, DbOptions};
-use tollgate::server::state::{AppParts, AppState, Clock};
+use tollgate::db::{Backend, Db, DbOptions};
+use tollgate::state::{AppParts, AppState};
 use tollgate::tenants::store::NewTenant;
 use tollgate::tenants::TenantId;
 
@@ -92,14 +93,13 @@ pub struct TestApp {
 
 pub async fn spawn_app(db: &TestDatabase) -> TestApp {
     let pool = Db::connect(&DbOptions::new(&db.url)).await.expect("connect and migrate");
-    let (enforcer, writer, _task) = Enforcer::start(&pool, RESERVATION_TTL_MS);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let leptos_options =
         LeptosOptions::builder().output_name("tollgate").site_root("target/site").site_addr(addr).build();
     let clock = Clock::manual(T0);
-    enforcer.spawn_upkeep(clock.clone());
-    let state = AppState::new(AppParts { leptos_options, db: pool, writer, enforcer, clock, secure_cookies: false });
+    let (gate, _tasks) = Gate::start(pool.clone(), clock.clone(), GateConfig { reservation_ttl_ms: RESERVATION_TTL_MS });
+    let state = AppState::new(AppParts { leptos_options, db: pool, gate, clock, secure_cookies: false });
     let router = tollgate::server::routes::router(state.clone());
     let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, service).await });
@@ -217,4 +217,17 @@ impl TestApp {
         let status = res.status().as_u16();
         (status, res.json().await.unwrap_or(Value::Null))
     }
+}
+
+/// Awaits concurrent checks and counts the admitted ones; any answer but 200 or 429 fails.
+pub async fn count_admitted(checks: Vec<tokio::task::JoinHandle<u16>>) -> u64 {
+    let mut admitted = 0;
+    for check in checks {
+        match check.await.expect("check task") {
+            200 => admitted += 1,
+            429 => {}
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    admitted
 }

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tollgate::server::db::{Db, DbOptions};
+use tollgate::db::{Db, DbOptions};
 
 const CLIENTS: usize = 16;
 

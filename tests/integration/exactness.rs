@@ -1,6 +1,6 @@
 //! Exact admission with reservations, on both engines (local on SQLite, shared on PostgreSQL).
 
-use crate::common::{on_each_backend, TestApp, RESERVATION_TTL_MS};
+use crate::common::{count_admitted, on_each_backend, TestApp, RESERVATION_TTL_MS};
 use serde_json::{json, Value};
 use std::sync::Arc;
 
@@ -27,14 +27,7 @@ async fn exactly_k_of_64_concurrent_checks_are_admitted() {
                     tokio::spawn(async move { check_with(&app, &key, e as i64).await.0 })
                 })
                 .collect();
-            let mut admitted = 0;
-            for t in tasks {
-                match t.await.expect("task") {
-                    200 => admitted += 1,
-                    429 => {}
-                    other => panic!("unexpected status {other}"),
-                }
-            }
+            let admitted = count_admitted(tasks).await;
             assert_eq!(admitted, k, "round {round}: limit {} = {k} × {e}", k * e);
         }
     })

@@ -1,7 +1,7 @@
 //! Two server processes on one PostgreSQL database stay exact: admission and idempotency hold
 //! across processes (the shared engine decides in SQL, not in memory).
 
-use crate::common::TestDatabase;
+use crate::common::{count_admitted, TestDatabase};
 use crate::process::{tenant_with_agent, ServerProcess};
 use serde_json::json;
 use std::collections::HashSet;
@@ -26,14 +26,7 @@ async fn two_processes_on_one_postgres_admit_exactly_and_count_once() {
                 })
             })
             .collect();
-        let mut admitted = 0;
-        for t in tasks {
-            match t.await.expect("task") {
-                200 => admitted += 1,
-                429 => {}
-                other => panic!("status {other}"),
-            }
-        }
+        let admitted = count_admitted(tasks).await;
         assert_eq!(admitted, k, "round {round}");
     }
 

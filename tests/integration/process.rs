@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use tollgate::limits::TokenLimit;
-use tollgate::server::db::{Db, DbOptions};
+use tollgate::db::{Db, DbOptions};
 use tollgate::tenants::store::NewTenant;
 use tollgate::tenants::TenantId;
 

@@ -1,12 +1,11 @@
-//! What every handler and server function shares.
+//! What every handler and server function shares: the database, the gate, the clock.
 
-use super::db::Db;
-use crate::enforce::Enforcer;
+use crate::clock::Clock;
+use crate::db::Db;
+use crate::enforce::Gate;
 use crate::error::AppError;
-use crate::usage::writer::UsageWriter;
 use axum::extract::FromRef;
 use leptos::prelude::LeptosOptions;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 /// The application state; axum hands it to routes, Leptos provides it to server functions.
@@ -36,8 +35,8 @@ impl FromRef<AppState> for LeptosOptions {
 pub struct AppParts {
     pub leptos_options: LeptosOptions,
     pub db: Db,
-    pub writer: UsageWriter,
-    pub enforcer: Enforcer,
+    /// Admission and settlement of agent calls; the only way usage is recorded.
+    pub gate: Gate,
     pub clock: Clock,
     /// Mark the session cookie `Secure` (set when users reach the console over HTTPS).
     pub secure_cookies: bool,
@@ -49,37 +48,4 @@ pub fn app_state() -> Result<AppState, AppError> {
         tracing::error!("AppState missing from the server function context");
         AppError::internal()
     })
-}
-
-/// Where "now" comes from: the system clock, or in tests a clock they move by hand so that
-/// period resets can be tested without waiting 30 days.
-#[derive(Clone, Debug, Default)]
-pub enum Clock {
-    #[default]
-    System,
-    Manual(Arc<AtomicI64>),
-}
-
-impl Clock {
-    pub fn manual(start_ms: i64) -> Self {
-        Self::Manual(Arc::new(AtomicI64::new(start_ms)))
-    }
-
-    /// Unix milliseconds.
-    pub fn now_ms(&self) -> i64 {
-        match self {
-            Self::System => std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_millis() as i64)
-                .unwrap_or_default(),
-            Self::Manual(ms) => ms.load(Ordering::SeqCst),
-        }
-    }
-
-    /// Moves a manual clock forward; the system clock cannot be moved.
-    pub fn advance(&self, ms: i64) {
-        if let Self::Manual(now) = self {
-            now.fetch_add(ms, Ordering::SeqCst);
-        }
-    }
 }

@@ -1,8 +1,8 @@
 //! Agent authentication: `Authorization: Bearer <api key>` → the agent and its tenant.
 
-use crate::enforce::Principal;
+use crate::agents::Principal;
 use crate::error::AppError;
-use crate::server::state::AppState;
+use crate::state::AppState;
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
@@ -23,6 +23,6 @@ impl FromRequestParts<AppState> for AuthenticatedAgent {
             .map(str::trim)
             .filter(|k| !k.is_empty())
             .ok_or_else(|| AppError::unauthorized("Missing API key: send Authorization: Bearer <agent key>"))?;
-        state.enforcer.authenticate(key).await.map(AuthenticatedAgent)
+        state.gate.authenticate(key).await.map(AuthenticatedAgent)
     }
 }

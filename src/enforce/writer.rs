@@ -1,0 +1,165 @@
+//! The single writer: the gate's commit pipeline. Every report goes through one task that
+//! commits the reports waiting at that moment in one transaction (group commit) and
+//! acknowledges each only after its transaction is durable. One writer means SQLite never sees
+//! competing write transactions, and a batch costs one fsync however many reports it holds.
+//!
+//! It also settles the reservations the reports name (in the transaction for the shared
+//! engine, after it for the local one) and loads tenants into the local ledgers between
+//! batches, so a ledger never misses or runs ahead of a commit.
+
+use super::admission::{ReservationId, Settling};
+use super::engine::Engine;
+use crate::db::Db;
+use crate::error::AppError;
+use crate::tenants::TenantId;
+use crate::usage::batch::{NewEvent, Recorded};
+use crate::usage::store::record_batch;
+use tokio::sync::{mpsc, oneshot};
+
+/// The most reports committed in one transaction.
+const MAX_BATCH: usize = 1024;
+/// Reports waiting for the writer before `record` applies back-pressure.
+const QUEUE_DEPTH: usize = 16_384;
+
+type Reply<T> = oneshot::Sender<Result<T, AppError>>;
+
+enum Job {
+    Report { event: NewEvent, settles: Option<ReservationId>, reply: Reply<Recorded> },
+    LoadTenant { tenant_id: TenantId, now: i64, reply: Reply<bool> },
+}
+
+/// A handle to the writer task; cloning it is cheap.
+#[derive(Clone)]
+pub struct Writer {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl Writer {
+    /// Starts the writer. It stops once every handle is dropped and the queue is drained;
+    /// await the task to know all is committed.
+    pub fn spawn(db: Db, engine: Engine) -> (Self, tokio::task::JoinHandle<()>) {
+        let (jobs, rx) = mpsc::channel(QUEUE_DEPTH);
+        let task = tokio::spawn(run(db, engine, rx));
+        (Self { jobs }, task)
+    }
+
+    /// Records one event, settling `settles` with it; returns once it is committed (or known
+    /// to have been before).
+    pub async fn record(&self, event: NewEvent, settles: Option<ReservationId>) -> Result<Recorded, AppError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Job::Report { event, settles, reply }).await?;
+        answer.await.map_err(|_| stopped())?
+    }
+
+    /// Loads (or reloads) a tenant's local ledger, in order with commits; `false`: no such tenant.
+    pub async fn load_tenant(&self, tenant_id: &TenantId, now: i64) -> Result<bool, AppError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Job::LoadTenant { tenant_id: tenant_id.clone(), now, reply }).await?;
+        answer.await.map_err(|_| stopped())?
+    }
+
+    async fn send(&self, job: Job) -> Result<(), AppError> {
+        self.jobs.send(job).await.map_err(|_| stopped())
+    }
+}
+
+fn stopped() -> AppError {
+    AppError::unavailable("The usage writer is shutting down; retry")
+}
+
+/// The reports of one transaction, in arrival order.
+#[derive(Default)]
+struct Batch {
+    events: Vec<NewEvent>,
+    settles: Vec<Option<ReservationId>>,
+    replies: Vec<Reply<Recorded>>,
+}
+
+impl Batch {
+    fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+
+    /// The reservations the events at `range` settle.
+    fn settling(&self, range: std::ops::Range<usize>) -> Vec<Settling> {
+        range
+            .filter_map(|i| {
+                let reservation = self.settles[i]?;
+                Some(Settling { tenant_id: self.events[i].tenant_id.clone(), reservation })
+            })
+            .collect()
+    }
+}
+
+async fn run(db: Db, engine: Engine, mut rx: mpsc::Receiver<Job>) {
+    let mut jobs = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+        let mut batch = Batch::default();
+        for job in jobs.drain(..) {
+            match job {
+                Job::Report { event, settles, reply } => {
+                    batch.events.push(event);
+                    batch.settles.push(settles);
+                    batch.replies.push(reply);
+                }
+                Job::LoadTenant { tenant_id, now, reply } => {
+                    // Commit what came before the load first, so the load sees it.
+                    commit(&db, &engine, std::mem::take(&mut batch)).await;
+                    let _ = reply.send(load(&db, &engine, &tenant_id, now).await);
+                }
+            }
+        }
+        commit(&db, &engine, batch).await;
+    }
+}
+
+async fn load(db: &Db, engine: &Engine, tenant_id: &TenantId, now: i64) -> Result<bool, AppError> {
+    match engine {
+        Engine::Local(ledgers) => {
+            let mut conn = db.pool.acquire().await?;
+            ledgers.load(&mut conn, tenant_id, now).await
+        }
+        Engine::Shared => Ok(false),
+    }
+}
+
+/// Commits a batch in one transaction. If that fails (a retry-able conflict, or one bad
+/// event), each report is retried in a transaction of its own, so one cannot fail the others.
+async fn commit(db: &Db, engine: &Engine, batch: Batch) {
+    if batch.is_empty() {
+        return;
+    }
+    let all = 0..batch.events.len();
+    match try_commit(db, engine, &batch.events, &batch.settling(all)).await {
+        Ok(outcomes) => {
+            for (reply, outcome) in batch.replies.into_iter().zip(outcomes) {
+                let _ = reply.send(Ok(outcome));
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, size = batch.events.len(), "batch commit failed; retrying reports one by one");
+            let settling: Vec<Vec<Settling>> = (0..batch.events.len()).map(|i| batch.settling(i..i + 1)).collect();
+            for (i, reply) in batch.replies.into_iter().enumerate() {
+                let result = try_commit(db, engine, std::slice::from_ref(&batch.events[i]), &settling[i])
+                    .await
+                    .map_err(AppError::from)
+                    .and_then(|mut o| o.pop().ok_or_else(AppError::internal));
+                let _ = reply.send(result);
+            }
+        }
+    }
+}
+
+async fn try_commit(
+    db: &Db,
+    engine: &Engine,
+    events: &[NewEvent],
+    settling: &[Settling],
+) -> Result<Vec<Recorded>, sqlx::Error> {
+    let mut tx = db.pool.begin().await?;
+    let (outcomes, committed) = record_batch(&mut tx, events).await?;
+    engine.settle_before_commit(&mut tx, settling).await?;
+    tx.commit().await?;
+    engine.after_commit(&committed, settling);
+    Ok(outcomes)
+}

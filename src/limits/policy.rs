@@ -1,0 +1,270 @@
+//! The admission rule as one pure function. A tenant's [`Policy`] (every limit it sets and the
+//! period they count over), what is already counted against it ([`Usage`]) and what a call
+//! asks for ([`Demand`]) give a [`Decision`]. Both engines decide with [`Policy::decide`]: the
+//! local one under its ledger's lock, the shared one while it holds the counter row's lock.
+//!
+//! Every limit is a *meter*: a cap on one quantity per period, with what is used, what open
+//! reservations hold, and what the call asks. A USD budget or a per-user override is one more
+//! meter (a new `LimitKind`, a field in `Policy`, `Usage` and `Demand`), decided by the same
+//! loop; an enforcement mode would turn a refusal into a recorded "would have refused".
+
+use super::period::{current_period, Period};
+use super::rules::TokenLimit;
+use serde::{Deserialize, Serialize};
+
+/// Which limit refused a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LimitKind {
+    /// The tenant's tokens (input + output) per period.
+    TokenLimit,
+}
+
+impl LimitKind {
+    /// The refusal's `limit` value in the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::TokenLimit => "token_limit",
+        }
+    }
+
+    /// The refusal's `error` value in the API.
+    pub fn error_code(self) -> &'static str {
+        match self {
+            Self::TokenLimit => "token_limit_exceeded",
+        }
+    }
+}
+
+/// How one tenant is limited: its limits and the period they count over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    /// `None`: No Limit.
+    pub token_limit: Option<TokenLimit>,
+    /// Periods repeat every `period_days` from this instant (Unix ms).
+    pub period_anchor: i64,
+    pub period_days: u32,
+}
+
+/// What is counted against a policy in the current period.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// Tokens of recorded (committed) usage events.
+    pub used_tokens: u64,
+    /// Tokens held by admitted calls whose reports have not arrived yet.
+    pub reserved_tokens: u64,
+}
+
+/// What a call asks to reserve before it runs; all zero for a plain check.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Demand {
+    pub tokens: u64,
+}
+
+/// The answer to "may this call go ahead?".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decision {
+    pub allowed: bool,
+    /// The first limit that refused; `None` when allowed.
+    pub refused_by: Option<LimitKind>,
+}
+
+/// One limit against its counter.
+#[derive(Debug, Clone, Copy)]
+struct Meter {
+    kind: LimitKind,
+    limit: u64,
+    used: u64,
+    reserved: u64,
+    demand: u64,
+}
+
+impl Meter {
+    /// The rule every limit shares. Without a demand it is the hard limit: refused once
+    /// `used >= limit`. With one, the call is admitted only if it fits beside what is used and
+    /// reserved, `used + reserved + demand <= limit`, so concurrent calls can never be
+    /// promised more than the limit between them.
+    fn admits(&self) -> bool {
+        if self.demand == 0 {
+            self.used < self.limit
+        } else {
+            u128::from(self.used) + u128::from(self.reserved) + u128::from(self.demand) <= u128::from(self.limit)
+        }
+    }
+}
+
+impl Policy {
+    /// The period containing `now`.
+    pub fn period_at(&self, now: i64) -> Period {
+        current_period(self.period_anchor, self.period_days, now)
+    }
+
+    /// Every limit this policy sets, each with its counter and the call's demand on it.
+    fn meters(&self, usage: Usage, demand: Demand) -> impl Iterator<Item = Meter> {
+        let tokens = self.token_limit.map(|limit| Meter {
+            kind: LimitKind::TokenLimit,
+            limit: limit.get(),
+            used: usage.used_tokens,
+            reserved: usage.reserved_tokens,
+            demand: demand.tokens,
+        });
+        tokens.into_iter()
+    }
+
+    /// Whether any limit is set; without one every call is allowed and nothing is reserved.
+    pub fn limits_anything(&self) -> bool {
+        self.meters(Usage::default(), Demand::default()).next().is_some()
+    }
+
+    /// Tokens a call could still reserve: the limit less what is used and reserved (`None`:
+    /// No Limit).
+    pub fn remaining_tokens(&self, usage: Usage) -> Option<u64> {
+        self.token_limit.map(|l| l.get().saturating_sub(usage.used_tokens.saturating_add(usage.reserved_tokens)))
+    }
+
+    /// Decides a call: allowed when every limit admits it; otherwise refused by the first that
+    /// does not. A policy without limits allows everything.
+    pub fn decide(&self, usage: Usage, demand: Demand) -> Decision {
+        let refused_by = self.meters(usage, demand).find(|m| !m.admits()).map(|m| m.kind);
+        Decision { allowed: refused_by.is_none(), refused_by }
+    }
+}
+
+impl Usage {
+    /// Holds an admitted demand until its report (or its expiry) releases it.
+    pub fn reserve(&mut self, demand: Demand) {
+        self.reserved_tokens += demand.tokens;
+    }
+
+    /// Gives a reservation's demand back.
+    pub fn release(&mut self, demand: Demand) {
+        self.reserved_tokens = self.reserved_tokens.saturating_sub(demand.tokens);
+    }
+}
+
+impl Demand {
+    /// A plain check: nothing to reserve.
+    pub fn is_empty(&self) -> bool {
+        self.tokens == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::limits::rules::{UsageBand, MAX_TOKEN_LIMIT};
+    use proptest::prelude::*;
+
+    fn policy(limit: Option<u64>) -> Policy {
+        Policy {
+            token_limit: limit.map(|l| TokenLimit::new(l).expect("valid limit in test")),
+            period_anchor: 0,
+            period_days: 30,
+        }
+    }
+
+    fn usage(used_tokens: u64, reserved_tokens: u64) -> Usage {
+        Usage { used_tokens, reserved_tokens }
+    }
+
+    fn tokens(n: u64) -> Demand {
+        Demand { tokens: n }
+    }
+
+    #[test]
+    fn refusals_name_the_limit() {
+        let p = policy(Some(100));
+        assert_eq!(p.decide(usage(99, 0), Demand::default()), Decision { allowed: true, refused_by: None });
+        let refused = p.decide(usage(100, 0), Demand::default());
+        assert_eq!(refused, Decision { allowed: false, refused_by: Some(LimitKind::TokenLimit) });
+        assert_eq!(LimitKind::TokenLimit.as_str(), "token_limit");
+        assert_eq!(LimitKind::TokenLimit.error_code(), "token_limit_exceeded");
+        assert!(p.decide(usage(50, 40), tokens(10)).allowed, "50 + 40 + 10 fits 100 exactly");
+        assert!(!p.decide(usage(50, 40), tokens(11)).allowed);
+    }
+
+    /// The model every property below compares against: a limit is a row of `limit` slots;
+    /// used and reserved tokens occupy slots, and a call's demand must find that many free
+    /// slots (a plain check needs one unused slot). Counted with checked subtraction, not the
+    /// inequality `Meter::admits` uses.
+    fn free_slots(limit: u64, taken: u128) -> u128 {
+        u128::from(limit).checked_sub(taken).unwrap_or(0)
+    }
+
+    proptest! {
+        #[test]
+        fn decision_equals_used_at_least_limit(used in any::<u64>(), l in 1..=MAX_TOKEN_LIMIT) {
+            let d = policy(Some(l)).decide(usage(used, 0), Demand::default());
+            prop_assert_eq!(!d.allowed, used >= l);
+            prop_assert_eq!(d.refused_by.is_some(), !d.allowed);
+            if d.allowed {
+                prop_assert_eq!(policy(Some(l)).remaining_tokens(usage(used, 0)), Some(l - used));
+            }
+        }
+
+        #[test]
+        fn admission_is_exactly_the_fit_rule(used in any::<u64>(), reserved in any::<u64>(), e in 1u64.., l in 1..=MAX_TOKEN_LIMIT) {
+            let fits = free_slots(l, u128::from(used) + u128::from(reserved)) >= u128::from(e);
+            prop_assert_eq!(policy(Some(l)).decide(usage(used, reserved), tokens(e)).allowed, fits);
+            prop_assert!(policy(None).decide(usage(used, reserved), tokens(e)).allowed);
+        }
+
+        #[test]
+        fn admission_without_estimate_is_the_token_rule(used in any::<u64>(), reserved in any::<u64>(), l in 1..=MAX_TOKEN_LIMIT) {
+            // Reservations do not refuse a plain check: only used tokens do.
+            let plain = policy(Some(l)).decide(usage(used, reserved), Demand::default());
+            prop_assert_eq!(plain.allowed, free_slots(l, u128::from(used)) >= 1);
+        }
+
+        #[test]
+        fn no_limit_always_allows(used in any::<u64>(), reserved in any::<u64>(), e in any::<u64>()) {
+            prop_assert_eq!(policy(None).decide(usage(used, reserved), tokens(e)), Decision { allowed: true, refused_by: None });
+        }
+
+        /// More usage never turns a refusal into an admission, and a smaller demand that is
+        /// still a demand is admitted whenever a larger one is.
+        #[test]
+        fn decisions_are_monotone(used in 0u64..1 << 40, more in 0u64..1 << 40, reserved in 0u64..1 << 40,
+                                  e in 1u64..1 << 40, smaller in 1u64..1 << 40, l in 1u64..1 << 41) {
+            let p = policy(Some(l));
+            if !p.decide(usage(used, reserved), tokens(e)).allowed {
+                prop_assert!(!p.decide(usage(used + more, reserved), tokens(e)).allowed);
+                prop_assert!(!p.decide(usage(used, reserved + more), tokens(e)).allowed);
+            }
+            if p.decide(usage(used, reserved), tokens(e)).allowed {
+                prop_assert!(p.decide(usage(used, reserved), tokens(smaller.min(e))).allowed);
+            }
+        }
+
+        /// Admitting and reserving calls one after another never promises more than the
+        /// limit: the admitted demands fit in the free slots, and each refused one did not.
+        #[test]
+        fn reserved_demands_never_exceed_the_limit(l in 1u64..100_000, used in 0u64..100_000, demands in prop::collection::vec(1u64..5_000, 0..60)) {
+            let p = policy(Some(l));
+            let mut u = usage(used, 0);
+            for e in demands {
+                let free = free_slots(l, u128::from(u.used_tokens) + u128::from(u.reserved_tokens));
+                let d = p.decide(u, tokens(e));
+                prop_assert_eq!(d.allowed, free >= u128::from(e));
+                if d.allowed { u.reserve(tokens(e)); }
+                prop_assert!(u.reserved_tokens == 0 || u.used_tokens + u.reserved_tokens <= l);
+            }
+        }
+
+        /// The danger colour is exactly the refusal of a plain check.
+        #[test]
+        fn danger_band_is_exactly_a_refused_check(used in 0u64..1u64 << 40, l in 1u64..1u64 << 40) {
+            let limit = TokenLimit::new(l).expect("valid");
+            let refused = !policy(Some(l)).decide(usage(used, 0), Demand::default()).allowed;
+            prop_assert_eq!(UsageBand::for_usage(used, limit) == UsageBand::Danger, refused);
+        }
+
+        #[test]
+        fn release_undoes_reserve(r in 0u64..1 << 50, e in 0u64..1 << 50) {
+            let mut u = usage(7, r);
+            u.reserve(tokens(e));
+            u.release(tokens(e));
+            prop_assert_eq!(u, usage(7, r));
+        }
+    }
+}

@@ -1,0 +1,95 @@
+//! The `tollgate` command line, one file per command. Every flag has an environment fallback;
+//! every command reports failure the same way (`error: …` on stderr, exit code 1).
+
+mod agent;
+mod tenant;
+pub mod user;
+
+use super::serve::{self, ServeArgs};
+use crate::clock::Clock;
+use crate::db::{Db, DbOptions, SqliteSync};
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Debug, Parser)]
+#[command(name = "tollgate", version, about = "Per-tenant LLM token limits, enforced on every agent call")]
+pub struct Cli {
+    /// Database: sqlite://<file> (created if missing) or postgres://user@host/db.
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://tollgate.db", global = true)]
+    pub database_url: String,
+
+    /// SQLite durability: `full` survives power loss, `normal` only process crashes.
+    #[arg(long, env = "TOLLGATE_SQLITE_SYNCHRONOUS", default_value = "full", global = true)]
+    pub sqlite_synchronous: SqliteSync,
+
+    /// Database connections in the pool.
+    #[arg(long, env = "TOLLGATE_DB_CONNECTIONS", default_value_t = 16, global = true)]
+    pub db_connections: u32,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the console and the agent API (the default).
+    Serve(ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Load demo tenants, agents and usage (skips tenants that exist).
+    Demo,
+    /// Manage tenants.
+    #[command(subcommand)]
+    Tenant(tenant::TenantCommand),
+    /// Manage agents.
+    #[command(subcommand)]
+    Agent(agent::AgentCommand),
+    /// Manage console users.
+    #[command(subcommand)]
+    User(user::UserCommand),
+}
+
+/// Runs the command line; the binary's `main`.
+pub async fn main() -> ExitCode {
+    init_tracing();
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let options = DbOptions {
+        url: cli.database_url.clone(),
+        max_connections: cli.db_connections,
+        sqlite_sync: cli.sqlite_synchronous,
+    };
+    let db = Db::connect(&options).await.with_context(|| format!("cannot open database {}", cli.database_url))?;
+    let now = Clock::System.now_ms();
+    match cli.command.unwrap_or_else(|| Command::Serve(ServeArgs::default_from_env())) {
+        Command::Serve(args) => serve::serve(db, args).await,
+        Command::Migrate => {
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::Demo => {
+            let created = super::demo::load(&db, now).await?;
+            super::demo::print_sign_ins(&created);
+            Ok(())
+        }
+        Command::User(cmd) => user::run(&db, cmd, now).await,
+        Command::Tenant(cmd) => tenant::run(&db, cmd, now).await,
+        Command::Agent(cmd) => agent::run(&db, cmd, now).await,
+    }
+}

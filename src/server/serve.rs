@@ -1,0 +1,112 @@
+//! `tollgate serve`: builds the state, serves until Ctrl-C or SIGTERM, then lets the gate's
+//! writer commit what it has accepted before exiting.
+
+use super::cli::user::bootstrap_admin;
+use crate::clock::Clock;
+use crate::db::Db;
+use crate::enforce::{Gate, GateConfig};
+use crate::state::{AppParts, AppState};
+use crate::tenants::store as tenants;
+use anyhow::Context;
+use clap::{Args, Parser};
+use leptos::prelude::LeptosOptions;
+use std::net::SocketAddr;
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "LEPTOS_SITE_ADDR", default_value = "127.0.0.1:3000")]
+    pub addr: SocketAddr,
+    /// Directory holding the built site (`pkg/` with the wasm bundle and CSS).
+    #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site")]
+    pub site_root: String,
+    /// Load the demo data first when the database has no tenants, and print the demo sign-ins.
+    #[arg(long)]
+    pub demo: bool,
+    /// Mark the session cookie Secure; set it when the console is reached over HTTPS.
+    #[arg(long, env = "TOLLGATE_SECURE_COOKIES")]
+    pub secure_cookies: bool,
+    /// Seconds an admitted check's reservation lasts if no report settles it.
+    #[arg(long, env = "TOLLGATE_RESERVATION_TTL_SECS", default_value_t = 300)]
+    pub reservation_ttl_secs: u64,
+    /// `username:password` of a system admin to create on start when there are no users yet.
+    #[arg(long, env = "TOLLGATE_BOOTSTRAP_ADMIN", hide_env_values = true)]
+    pub bootstrap_admin: Option<String>,
+}
+
+impl ServeArgs {
+    /// `tollgate` with no subcommand serves, still honouring the serve flags' variables.
+    pub fn default_from_env() -> Self {
+        #[derive(Parser)]
+        struct Only {
+            #[command(flatten)]
+            serve: ServeArgs,
+        }
+        Only::parse_from(["tollgate"]).serve
+    }
+}
+
+pub async fn serve(db: Db, args: ServeArgs) -> anyhow::Result<()> {
+    let clock = Clock::System;
+    let now = clock.now_ms();
+    if let Some(spec) = &args.bootstrap_admin {
+        bootstrap_admin(&db, spec, now).await?;
+    }
+    if args.demo {
+        let created =
+            if tenants::list(&db.pool).await?.is_empty() { super::demo::load(&db, now).await? } else { Vec::new() };
+        super::demo::print_sign_ins(&created);
+    }
+    if crate::auth::store::count(&db.pool).await? == 0 {
+        println!("no console users yet: create one with `tollgate user create <name> --admin`");
+    }
+    let leptos_options = LeptosOptions::builder()
+        .output_name("tollgate")
+        .site_root(args.site_root.as_str())
+        .site_pkg_dir("pkg")
+        .site_addr(args.addr)
+        .build();
+    let config = GateConfig { reservation_ttl_ms: args.reservation_ttl_secs.saturating_mul(1000) as i64 };
+    let (gate, gate_tasks) = Gate::start(db.clone(), clock.clone(), config);
+    let state = AppState::new(AppParts { leptos_options, db: db.clone(), gate, clock, secure_cookies: args.secure_cookies });
+    let sessions = tokio::spawn(delete_expired_sessions(db));
+    let listener =
+        tokio::net::TcpListener::bind(args.addr).await.with_context(|| format!("cannot listen on {}", args.addr))?;
+    println!("Tollgate listening on http://{}", args.addr);
+    let app = super::routes::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    // The router (and with it the last gate handle) is gone: the writer drains its queue and
+    // stops, and every accepted report is committed.
+    sessions.abort();
+    gate_tasks.finish().await;
+    Ok(())
+}
+
+/// Expired sessions are never loaded; this removes their rows once an hour.
+async fn delete_expired_sessions(db: Db) {
+    use tower_sessions::session_store::ExpiredDeletion;
+    let store = crate::auth::session_store::DbSessionStore::new(db);
+    let mut every_hour = tokio::time::interval(std::time::Duration::from_secs(3600));
+    loop {
+        every_hour.tick().await;
+        if let Err(e) = store.delete_expired().await {
+            tracing::warn!(error = %e, "deleting expired sessions failed");
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! { _ = ctrl_c => {}, _ = terminate => {} }
+    tracing::info!("shutting down");
+}

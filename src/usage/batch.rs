@@ -1,0 +1,326 @@
+//! What recording a batch of reports does, decided before anything is written: which events
+//! are new and which are replays (of an event recorded before, or of one earlier in the same
+//! batch), what each is answered, and what each counter gains. Pure — `store::record_batch`
+//! reads the locked counters and the ids seen before, asks [`plan`], then writes the plan.
+
+use super::report::{micros_to_usd, ReportResult, UsageReport};
+use crate::limits::period::rfc3339;
+use crate::tenants::TenantId;
+use std::collections::HashMap;
+
+/// A tenant's running totals for one budget period.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub cost_micros: i64,
+    pub event_count: i64,
+    /// Tokens held by open reservations (shared mode; 0 in local mode, where they are in memory).
+    pub reserved_tokens: i64,
+}
+
+impl Counters {
+    pub fn total_tokens(&self) -> u64 {
+        (self.input_tokens + self.output_tokens).max(0) as u64
+    }
+
+    fn add(&mut self, report: &UsageReport) {
+        self.input_tokens += report.input_tokens;
+        self.output_tokens += report.output_tokens;
+        self.cost_micros += report.cost_micros;
+        self.event_count += 1;
+    }
+
+    fn minus(self, other: Counters) -> Counters {
+        Counters {
+            input_tokens: self.input_tokens - other.input_tokens,
+            output_tokens: self.output_tokens - other.output_tokens,
+            cost_micros: self.cost_micros - other.cost_micros,
+            event_count: self.event_count - other.event_count,
+            reserved_tokens: self.reserved_tokens - other.reserved_tokens,
+        }
+    }
+}
+
+/// An event ready to be stored: the report plus what the gate decided about it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    pub tenant_id: TenantId,
+    pub agent_id: i64,
+    pub report: UsageReport,
+    pub occurred_at: i64,
+    /// The budget period the event counts toward, and the tenant's limit at the time: both go
+    /// into the stored answer.
+    pub period_start: i64,
+    pub resets_at: i64,
+    pub token_limit: Option<u64>,
+}
+
+impl NewEvent {
+    /// The counter row this event adds to.
+    pub fn counter_key(&self) -> CounterKey<'_> {
+        CounterKey { tenant_id: self.tenant_id.as_str(), period_start: self.period_start }
+    }
+
+    /// The idempotency key: an event id counts once per tenant.
+    pub fn event_key(&self) -> EventKey<'_> {
+        EventKey { tenant_id: self.tenant_id.as_str(), event_id: self.report.event_id.as_str() }
+    }
+
+    /// The answer to this event when the tenant's counter reads `used_tokens` after it.
+    fn result(&self, used_tokens: u64) -> ReportResult {
+        ReportResult {
+            event_id: self.report.event_id.clone(),
+            tenant_id: self.tenant_id.to_string(),
+            cost_usd: micros_to_usd(self.report.cost_micros),
+            used_tokens,
+            token_limit: self.token_limit,
+            remaining_tokens: self.token_limit.map(|l| l.saturating_sub(used_tokens)),
+            resets_at: rfc3339(self.resets_at),
+        }
+    }
+}
+
+/// One counter row: a tenant and a period. Ordered, because rows are locked in this order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CounterKey<'a> {
+    pub tenant_id: &'a str,
+    pub period_start: i64,
+}
+
+/// One event's identity for idempotency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct EventKey<'a> {
+    pub tenant_id: &'a str,
+    pub event_id: &'a str,
+}
+
+/// What recording an event did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recorded {
+    /// `false` when the event id had been recorded before: nothing changed, and `result` is
+    /// the answer the first report got.
+    pub recorded: bool,
+    pub result: ReportResult,
+}
+
+/// The committed counter of one tenant's newest period in a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommittedTotal {
+    pub period_start: i64,
+    pub used_tokens: u64,
+}
+
+/// An event id recorded before this batch, with the answer stored with it (`None` for events
+/// recorded before answers were stored).
+pub type Seen<'a> = HashMap<EventKey<'a>, Option<ReportResult>>;
+
+/// What to write for a batch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan<'a> {
+    /// Each event's outcome, in the batch's order.
+    pub outcomes: Vec<Recorded>,
+    /// The events to insert (the new ones), by index into the batch.
+    pub fresh: Vec<usize>,
+    /// What each counter gains, in lock order; counters that gain nothing are left out.
+    pub gains: Vec<(CounterKey<'a>, Counters)>,
+    /// Each counter's total once the batch is written.
+    pub totals: HashMap<CounterKey<'a>, Counters>,
+}
+
+/// The counter rows a batch touches, sorted (the order they are locked in) and distinct.
+pub fn counter_keys(events: &[NewEvent]) -> Vec<CounterKey<'_>> {
+    let mut keys: Vec<_> = events.iter().map(NewEvent::counter_key).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    keys
+}
+
+/// Plans a batch from the counters as locked (`before`, missing rows read as zero) and the ids
+/// recorded before. Events are taken in order: a seen id or a repeat within the batch is a
+/// replay and changes nothing; a new event adds to its counter and is answered with the
+/// counter's total after it.
+pub fn plan<'a>(events: &'a [NewEvent], before: &HashMap<CounterKey<'a>, Counters>, seen: &Seen<'a>) -> Plan<'a> {
+    let mut totals = before.clone();
+    let mut outcomes: Vec<Recorded> = Vec::with_capacity(events.len());
+    let mut first_of: HashMap<EventKey<'a>, usize> = HashMap::new();
+    let mut fresh = Vec::new();
+    for (i, e) in events.iter().enumerate() {
+        let key = e.event_key();
+        let replay = if let Some(stored) = seen.get(&key) {
+            // Events recorded before answers were stored get the tenant's current usage.
+            let now_used = totals.get(&e.counter_key()).map(Counters::total_tokens).unwrap_or(0);
+            Some(stored.clone().unwrap_or_else(|| e.result(now_used)))
+        } else {
+            first_of.get(&key).map(|&first| outcomes[first].result.clone())
+        };
+        if let Some(result) = replay {
+            outcomes.push(Recorded { recorded: false, result });
+            continue;
+        }
+        let counter = totals.entry(e.counter_key()).or_default();
+        counter.add(&e.report);
+        let result = e.result(counter.total_tokens());
+        first_of.insert(key, i);
+        fresh.push(i);
+        outcomes.push(Recorded { recorded: true, result });
+    }
+    let gains = counter_keys(events)
+        .into_iter()
+        .filter_map(|k| {
+            let from = before.get(&k).copied().unwrap_or_default();
+            let to = totals.get(&k).copied().unwrap_or_default();
+            (to != from).then(|| (k, to.minus(from)))
+        })
+        .collect();
+    Plan { outcomes, fresh, gains, totals }
+}
+
+impl Plan<'_> {
+    /// Each tenant's newest period's total after the batch: what the local ledgers take.
+    pub fn committed_totals(&self) -> HashMap<TenantId, CommittedTotal> {
+        let mut committed: HashMap<TenantId, CommittedTotal> = HashMap::new();
+        for (key, counters) in &self.totals {
+            let Ok(tenant_id) = TenantId::parse(key.tenant_id) else { continue };
+            let total = CommittedTotal { period_start: key.period_start, used_tokens: counters.total_tokens() };
+            committed
+                .entry(tenant_id)
+                .and_modify(|newest| {
+                    if total.period_start >= newest.period_start {
+                        *newest = total;
+                    }
+                })
+                .or_insert(total);
+        }
+        committed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::HashSet;
+
+    fn event(tenant: &str, id: &str, period_start: i64, input: i64, output: i64) -> NewEvent {
+        NewEvent {
+            tenant_id: TenantId::parse(tenant).expect("valid id"),
+            agent_id: 1,
+            report: UsageReport {
+                event_id: id.into(),
+                model: "m".into(),
+                input_tokens: input,
+                output_tokens: output,
+                user_id: None,
+                cost_micros: input + 2 * output,
+                reservation_id: None,
+            },
+            occurred_at: period_start,
+            period_start,
+            resets_at: period_start + 1_000,
+            token_limit: Some(1_000),
+        }
+    }
+
+    #[test]
+    fn new_events_count_and_replays_do_not() {
+        let events = vec![event("a", "1", 0, 10, 5), event("a", "1", 0, 10, 5), event("a", "2", 0, 1, 1)];
+        let p = plan(&events, &HashMap::new(), &HashMap::new());
+        assert_eq!(p.outcomes.iter().map(|o| o.recorded).collect::<Vec<_>>(), [true, false, true]);
+        assert_eq!(p.outcomes[1].result, p.outcomes[0].result, "a repeat in the batch answers like the first");
+        assert_eq!(p.outcomes[2].result.used_tokens, 17);
+        assert_eq!(p.fresh, [0, 2]);
+        let key = CounterKey { tenant_id: "a", period_start: 0 };
+        assert_eq!(p.gains, [(key, Counters { input_tokens: 11, output_tokens: 6, cost_micros: 23, event_count: 2, reserved_tokens: 0 })]);
+    }
+
+    #[test]
+    fn an_id_seen_before_gets_its_stored_answer() {
+        let events = vec![event("a", "old", 0, 10, 5)];
+        let stored = events[0].result(999);
+        let seen: Seen = HashMap::from([(events[0].event_key(), Some(stored.clone()))]);
+        let p = plan(&events, &HashMap::new(), &seen);
+        assert_eq!(p.outcomes, [Recorded { recorded: false, result: stored }]);
+        assert!(p.fresh.is_empty() && p.gains.is_empty());
+    }
+
+    #[test]
+    fn committed_totals_take_each_tenants_newest_period() {
+        let events = vec![event("a", "1", 0, 1, 0), event("a", "2", 1_000, 2, 0), event("b", "1", 0, 3, 0)];
+        let totals = plan(&events, &HashMap::new(), &HashMap::new()).committed_totals();
+        let a = TenantId::parse("a").expect("id");
+        assert_eq!(totals[&a], CommittedTotal { period_start: 1_000, used_tokens: 2 });
+        assert_eq!(totals.len(), 2);
+    }
+
+    /// A batch: events over three tenants, two periods and a handful of ids (so repeats are
+    /// common), counters that already hold something, and ids recorded before.
+    fn batch() -> impl Strategy<Value = (Vec<NewEvent>, Vec<(usize, i64, i64)>, Vec<usize>)> {
+        let one = (0usize..3, 0usize..6, 0i64..2, 0i64..1_000, 0i64..1_000)
+            .prop_map(|(t, id, p, i, o)| event(["a", "b", "c"][t], &format!("e{id}"), p * 1_000, i, o));
+        (
+            prop::collection::vec(one, 0..40),
+            prop::collection::vec((0usize..40, 0i64..10_000, 0i64..10_000), 0..5),
+            prop::collection::vec(0usize..40, 0..5),
+        )
+    }
+
+    proptest! {
+        /// The plan against a model that records events one at a time with a set of seen ids:
+        /// same outcomes, the counters end where the model's do, and the gains are exactly
+        /// what the new events add.
+        #[test]
+        fn a_batch_does_what_recording_its_events_one_by_one_does((events, prior, seen_at) in batch()) {
+            let mut before: HashMap<CounterKey, Counters> = HashMap::new();
+            for (i, input, output) in prior {
+                if let Some(e) = events.get(i) {
+                    before.insert(e.counter_key(), Counters { input_tokens: input, output_tokens: output, ..Counters::default() });
+                }
+            }
+            let seen: Seen = seen_at.iter().filter_map(|&i| events.get(i)).map(|e| (e.event_key(), Some(e.result(7)))).collect();
+
+            let p = plan(&events, &before, &seen);
+
+            // The model: one event at a time.
+            let mut ids: HashSet<(String, String)> = seen.keys().map(|k| (k.tenant_id.to_owned(), k.event_id.to_owned())).collect();
+            let mut model: HashMap<(String, i64), (i64, i64, i64)> = before.iter()
+                .map(|(k, c)| ((k.tenant_id.to_owned(), k.period_start), (c.input_tokens, c.output_tokens, c.event_count)))
+                .collect();
+            for (i, e) in events.iter().enumerate() {
+                let new = ids.insert((e.tenant_id.to_string(), e.report.event_id.clone()));
+                prop_assert_eq!(p.outcomes[i].recorded, new, "event {}", i);
+                prop_assert_eq!(p.fresh.contains(&i), new);
+                if new {
+                    let c = model.entry((e.tenant_id.to_string(), e.period_start)).or_default();
+                    *c = (c.0 + e.report.input_tokens, c.1 + e.report.output_tokens, c.2 + 1);
+                    prop_assert_eq!(p.outcomes[i].result.used_tokens, (c.0 + c.1) as u64);
+                }
+            }
+            for ((tenant, period), (input, output, count)) in &model {
+                let key = CounterKey { tenant_id: tenant, period_start: *period };
+                let total = p.totals.get(&key).copied().unwrap_or_default();
+                prop_assert_eq!((total.input_tokens, total.output_tokens, total.event_count), (*input, *output, *count));
+                let gained = p.gains.iter().find(|(k, _)| *k == key).map(|(_, g)| *g).unwrap_or_default();
+                let from = before.get(&key).copied().unwrap_or_default();
+                prop_assert_eq!(gained.input_tokens, input - from.input_tokens);
+                prop_assert_eq!(gained.event_count, count - from.event_count);
+            }
+            // Gains come in lock order, each counter once, none empty.
+            prop_assert!(p.gains.windows(2).all(|w| w[0].0 < w[1].0));
+            prop_assert!(p.gains.iter().all(|(_, g)| *g != Counters::default()));
+        }
+
+        /// Replays are answered exactly what the first report of their id was.
+        #[test]
+        fn a_replay_in_the_batch_repeats_the_first_answer((events, _, _) in batch()) {
+            let p = plan(&events, &HashMap::new(), &HashMap::new());
+            let mut first: HashMap<EventKey, &ReportResult> = HashMap::new();
+            for (e, o) in events.iter().zip(&p.outcomes) {
+                match first.get(&e.event_key()) {
+                    Some(r) => prop_assert_eq!(&o.result, *r),
+                    None => { first.insert(e.event_key(), &o.result); }
+                }
+            }
+        }
+    }
+}
