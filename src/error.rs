@@ -120,6 +120,11 @@ impl FromServerFnError for AppError {
         match value {
             ServerFnErrorErr::Args(m) => Self::bad_request(format!("Invalid arguments: {m}")),
             ServerFnErrorErr::MissingArg(m) => Self::bad_request(format!("Missing argument: {m}")),
+            // On the server this is a request body that could not be read as text (invalid
+            // UTF-8, a broken stream): the client's fault. In the browser it means an answer
+            // could not be read, which stays an internal error.
+            #[cfg(feature = "ssr")]
+            ServerFnErrorErr::Deserialization(m) => Self::bad_request(format!("The request could not be read: {m}")),
             ServerFnErrorErr::Request(m) => Self::unavailable(format!("Could not reach the server: {m}")),
             other => Self::Internal { message: other.to_string() },
         }
@@ -207,5 +212,7 @@ mod tests {
     fn bad_server_fn_arguments_are_client_errors() {
         assert_eq!(AppError::from_server_fn_error(ServerFnErrorErr::Args("x".into())).status(), 400);
         assert_eq!(AppError::from_server_fn_error(ServerFnErrorErr::MissingArg("x".into())).status(), 400);
+        #[cfg(feature = "ssr")]
+        assert_eq!(AppError::from_server_fn_error(ServerFnErrorErr::Deserialization("utf-8".into())).status(), 400);
     }
 }

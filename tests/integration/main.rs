@@ -7,6 +7,7 @@ mod common;
 mod console;
 mod crash;
 mod exactness;
+mod malformed;
 mod multiprocess;
 mod process;
 mod store;
