@@ -30,8 +30,10 @@ $(BUILD_STAMP): $(SOURCES)
 	cargo leptos build --release
 	@touch $@
 
-# Unit, property and integration tests; integration tests run on SQLite and PostgreSQL.
+# The module graph (no import cycles, pure modules stay pure), then unit, property and
+# integration tests; integration tests run on SQLite and PostgreSQL.
 unit: clean-test-dbs
+	python3 scripts/check_modules.py
 	TOLLGATE_TEST_POSTGRES_URL=$$(pg_isready -q -h 127.0.0.1 -p 5432 && echo $(PG_TEST_URL)) \
 	  cargo test --features ssr
 
