@@ -6,7 +6,7 @@ SHELL := /bin/bash
 export PATH := $(CURDIR)/end2end/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/test
 
-.PHONY: run test build bench setup-app setup-test unit e2e clean-test-dbs
+.PHONY: run test build bench bench-compare bundle-size setup-app setup-test unit e2e clean-test-dbs
 
 run: setup-app build
 	DATABASE_URL=$${DATABASE_URL:-sqlite://tollgate.db} ./target/release/tollgate serve --demo
@@ -19,15 +19,16 @@ setup-app:
 setup-test:
 	@scripts/setup.sh test
 
-# The release server binary and the optimised wasm bundle in target/site. cargo-leptos
-# regenerates the bundle on every call (~25 s), so make skips it when no source changed.
+# The release server binary and the optimised wasm bundle in target/site, with hashed names
+# and brotli/gzip copies beside each file. cargo-leptos regenerates the bundle on every call,
+# so make skips it when no source changed.
 SOURCES := $(shell find src style public migrations -type f) Cargo.toml Cargo.lock
 BUILD_STAMP := target/.release-build.stamp
 
 build: $(BUILD_STAMP)
 
 $(BUILD_STAMP): $(SOURCES)
-	cargo leptos build --release
+	cargo leptos build --release --precompress --split
 	@touch $@
 
 # The module graph (no import cycles, pure modules stay pure), then unit, property and
@@ -47,6 +48,16 @@ bench: setup-test build
 	cargo build --release --features bench --bin loadgen
 	./target/release/loadgen
 	./target/release/loadgen --backend postgres --scenarios noop,check,report
+
+# The agent API of BASE (a commit) and of the working tree in one run, back to back.
+BASE ?= HEAD~1
+bench-compare: setup-test
+	scripts/bench-compare.sh $(BASE)
+
+# What the browser downloads: each bundle file raw, gzip and brotli, and per page (the main
+# module plus the page's wasm chunks) as sent over the wire.
+bundle-size: build
+	python3 scripts/bundle_size.py target/site/pkg
 
 # Databases left behind by an interrupted test run.
 clean-test-dbs:

@@ -5,9 +5,9 @@ use crate::auth::pages::{ProtectedLayout, SignInPage};
 use crate::tenants::page::TenantPage;
 use crate::usage::table::UsagePage;
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_meta::{provide_meta_context, HashedStylesheet, MetaTags, Title};
 use leptos_router::components::{ParentRoute, Route, Router, Routes, A};
-use leptos_router::{path, SsrMode};
+use leptos_router::{lazy_route, path, Lazy, LazyRoute, SsrMode};
 
 /// The document around the app, rendered only on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -18,6 +18,8 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <link rel="icon" type="image/svg+xml" href="/favicon.svg"/>
+                // The bundle's names carry a content hash in release builds (cached for a year).
+                <HashedStylesheet options=options.clone() id="leptos"/>
                 <HydrationScripts options/>
                 <MetaTags/>
             </head>
@@ -38,21 +40,49 @@ pub fn App() -> impl IntoView {
         }
     });
     view! {
-        <Stylesheet id="leptos" href="/pkg/tollgate.css"/>
         <Title text="Tollgate"/>
         <Router>
             // Async SSR: each page is sent whole (redirects and statuses included), so it
             // reads the same with JavaScript off.
             <Routes fallback=|| view! { <NotFound/> }>
-                <Route path=path!("/sign-in") view=SignInPage ssr=SsrMode::Async/>
+                <Route path=path!("/sign-in") view={Lazy::<SignInRoute>::new()} ssr=SsrMode::Async/>
                 <ParentRoute path=path!("") view=ProtectedLayout ssr=SsrMode::Async>
-                    <Route path=path!("") view=UsagePage ssr=SsrMode::Async/>
-                    <Route path=path!("tenants/:tenant_id") view=TenantPage ssr=SsrMode::Async/>
-                    <Route path=path!("admin") view=AdminPage ssr=SsrMode::Async/>
+                    <Route path=path!("") view={Lazy::<UsageRoute>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("tenants/:tenant_id") view={Lazy::<TenantRoute>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("admin") view={Lazy::<AdminRoute>::new()} ssr=SsrMode::Async/>
                 </ParentRoute>
             </Routes>
         </Router>
     }
+}
+
+/// Each page is a lazily loaded route: built with `cargo leptos build --split`, its code is a
+/// wasm chunk of its own, fetched when the page is first shown, so a first visit downloads the
+/// framework and one page rather than the whole console. (Unsplit builds, such as the tests',
+/// compile them in as usual.) The pages load their own data, so `data()` holds nothing.
+macro_rules! lazy_pages {
+    ($($route:ident => $page:ident),* $(,)?) => {$(
+        struct $route;
+
+        #[lazy_route]
+        impl LazyRoute for $route {
+            fn data() -> Self {
+                Self
+            }
+
+            fn view(this: Self) -> AnyView {
+                let _ = this;
+                view! { <$page/> }.into_any()
+            }
+        }
+    )*};
+}
+
+lazy_pages! {
+    SignInRoute => SignInPage,
+    UsageRoute => UsagePage,
+    TenantRoute => TenantPage,
+    AdminRoute => AdminPage,
 }
 
 #[component]

@@ -23,14 +23,23 @@ pub fn format_usd(micros: i64) -> String {
     format!("${}.{:02}", format_count(cents.div_euclid(100)), cents.rem_euclid(100))
 }
 
+// Dates are built from chrono's fields rather than its `format("%Y…")`: the strftime
+// machinery is a sizeable part of the browser bundle and these two shapes are all we show.
+
 /// `"2026-12-01"` for a Unix-millisecond instant (UTC).
 pub fn format_date(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms).map(|t| t.format("%Y-%m-%d").to_string()).unwrap_or_default()
+    use chrono::Datelike;
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| format!("{:04}-{:02}-{:02}", t.year(), t.month(), t.day()))
+        .unwrap_or_default()
 }
 
 /// `"2026-12-01 14:05 UTC"` for a Unix-millisecond instant.
 pub fn format_datetime(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms).map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string()).unwrap_or_default()
+    use chrono::Timelike;
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| format!("{} {:02}:{:02} UTC", format_date(ms), t.hour(), t.minute()))
+        .unwrap_or_default()
 }
 
 /// `"Resets on 2026-12-01 (25 days)"`.

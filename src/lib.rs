@@ -34,6 +34,8 @@ pub mod state;
 #[cfg(feature = "hydrate")]
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
+    // A panic aborts (release builds), but its message still reaches the browser console.
     console_error_panic_hook::set_once();
-    leptos::mount::hydrate_body(app::App);
+    // The pages are lazy routes (`app.rs`): hydration waits for the current page's chunk.
+    leptos::mount::hydrate_lazy(app::App);
 }

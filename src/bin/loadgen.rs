@@ -13,6 +13,10 @@
 //! After `report` the server is killed with SIGKILL and the events are counted in the
 //! database: every acknowledged report must be there (durable on commit).
 //!
+//! With `--baseline <binary>` (another build, e.g. the commit before a change), both servers
+//! run side by side on databases of their own and every scenario is driven against each, back
+//! to back, alternating which goes first in each of `--rounds` rounds; the table then compares.
+//!
 //! Run: `make bench` or `cargo run --release --features bench --bin loadgen -- --help`.
 
 use bytes::Bytes;
@@ -61,6 +65,12 @@ struct Args {
     /// Worker threads of the load generator itself (the server gets the rest of the machine).
     #[arg(long, default_value_t = 1)]
     client_threads: usize,
+    /// Another server binary to compare with, measured in the same run.
+    #[arg(long)]
+    baseline: Option<PathBuf>,
+    /// With `--baseline`: rounds per scenario, alternating which server goes first.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
 }
 
 fn main() -> Result<(), String> {
@@ -80,13 +90,13 @@ struct BenchDb {
     dir: PathBuf,
 }
 
-async fn create_db(args: &Args) -> Result<BenchDb, String> {
-    let dir = std::env::temp_dir().join(format!("tollgate-loadgen-{}", std::process::id()));
+async fn create_db(args: &Args, label: &str) -> Result<BenchDb, String> {
+    let dir = std::env::temp_dir().join(format!("tollgate-loadgen-{}-{label}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     if args.backend == "postgres" {
         use sqlx::{Connection, Executor};
         sqlx::any::install_default_drivers();
-        let name = format!("tollgate_bench_{}", std::process::id());
+        let name = format!("tollgate_bench_{}_{label}", std::process::id());
         let mut admin = sqlx::AnyConnection::connect(&args.postgres_url).await.map_err(|e| e.to_string())?;
         admin.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).await.map_err(|e| e.to_string())?;
         let base = args.postgres_url.rsplit_once('/').map_or(args.postgres_url.as_str(), |(b, _)| b);
@@ -137,17 +147,15 @@ fn free_port() -> Result<SocketAddr, String> {
     listener.local_addr().map_err(|e| e.to_string())
 }
 
-fn start_server(args: &Args, url: &str, addr: SocketAddr) -> Result<Child, String> {
-    Command::new(&args.server)
+fn start_server(args: &Args, binary: &std::path::Path, url: &str, addr: SocketAddr) -> Result<Child, String> {
+    Command::new(binary)
         .args(["serve", "--addr", &addr.to_string()])
         .env("DATABASE_URL", url)
         .env("TOLLGATE_SQLITE_SYNCHRONOUS", &args.sqlite_synchronous)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .spawn()
-        .map_err(|e| {
-            format!("cannot start {}: {e} (build it with `cargo leptos build --release`)", args.server.display())
-        })
+        .map_err(|e| format!("cannot start {}: {e} (build it with `cargo leptos build --release`)", binary.display()))
 }
 
 async fn wait_until_up(addr: SocketAddr) -> Result<(), String> {
@@ -236,7 +244,8 @@ impl Scenario {
         }
     }
 
-    fn request(self, key: &str, conn: usize, seq: u64) -> Request<Full<Bytes>> {
+    /// `run` tells drives apart, so a later round's reports are new events, not replays.
+    fn request(self, key: &str, run: u64, conn: usize, seq: u64) -> Request<Full<Bytes>> {
         match self {
             Self::Noop => get("/healthz"),
             Self::Check => post("/api/agent/usage/check", key, String::new()),
@@ -245,7 +254,7 @@ impl Scenario {
                 "/api/agent/usage/report",
                 key,
                 format!(
-                    r#"{{"event_id":"lg-{conn}-{seq}","model":"gpt-4o-mini","input_tokens":10,"output_tokens":5}}"#
+                    r#"{{"event_id":"lg-{run}-{conn}-{seq}","model":"gpt-4o-mini","input_tokens":10,"output_tokens":5}}"#
                 ),
             ),
         }
@@ -275,6 +284,8 @@ impl Stats {
 
 /// Drives one scenario: `connections` tasks, each sending requests back to back.
 async fn drive(addr: SocketAddr, keys: Arc<Vec<String>>, scenario: Scenario, args: &Args) -> Result<Stats, String> {
+    static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let warmup = Duration::from_secs(1);
     let measured = Duration::from_secs(args.seconds);
     let start = Instant::now();
@@ -293,7 +304,7 @@ async fn drive(addr: SocketAddr, keys: Arc<Vec<String>>, scenario: Scenario, arg
                 }
                 seq += 1;
                 let sent = Instant::now();
-                let status = conn.send(scenario.request(key, conn_index, seq)).await;
+                let status = conn.send(scenario.request(key, run, conn_index, seq)).await;
                 if matches!(status, Ok(200 | 201)) {
                     acknowledged += 1;
                 }
@@ -350,35 +361,48 @@ async fn count_reports(url: &str) -> Result<i64, String> {
     Ok(n)
 }
 
-async fn run(args: Args) -> Result<(), String> {
-    let scenarios = args.scenarios.split(',').map(Scenario::parse).collect::<Result<Vec<_>, _>>()?;
-    let db = create_db(&args).await?;
+/// One server under test: its binary, database, agents and process.
+struct Target {
+    label: &'static str,
+    db: BenchDb,
+    keys: Arc<Vec<String>>,
+    addr: SocketAddr,
+    server: Child,
+}
+
+async fn start_target(args: &Args, binary: &std::path::Path, label: &'static str) -> Result<Target, String> {
+    let db = create_db(args, label).await?;
     let keys = Arc::new(create_agents(&db.url, args.tenants).await?);
     let addr = free_port()?;
-    let mut server = start_server(&args, &db.url, addr)?;
+    let server = start_server(args, binary, &db.url, addr)?;
     wait_until_up(addr).await?;
-    println!(
-        "tollgate loadgen: backend {}, sqlite synchronous {}, {} connections, {} s per scenario, {} tenants, {} client thread(s), {} cores",
-        args.backend,
-        args.sqlite_synchronous,
-        args.connections,
-        args.seconds,
-        args.tenants,
-        args.client_threads,
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
-    );
-    let mut results = Vec::new();
-    for scenario in scenarios {
-        let stats = drive(addr, keys.clone(), scenario, &args).await?;
-        results.push(stats);
+    Ok(Target { label, db, keys, addr, server })
+}
+
+impl Target {
+    /// SIGKILLs the server, then checks that every acknowledged report is in its database.
+    async fn kill_and_count(mut self, acknowledged: Option<u64>) -> Result<(), String> {
+        let _ = self.server.kill();
+        let _ = self.server.wait();
+        if let Some(acknowledged) = acknowledged {
+            let stored = count_reports(&self.db.url).await?;
+            println!(
+                "{}: report: {acknowledged} acknowledged, {stored} in the database after SIGKILL, counters agree",
+                self.label
+            );
+            if stored < acknowledged as i64 {
+                return Err(format!("{}: acknowledged reports are missing after the kill", self.label));
+            }
+        }
+        self.db.remove().await;
+        Ok(())
     }
-    // Kill the server without warning: whatever it acknowledged must be in the database.
-    let _ = server.kill();
-    let _ = server.wait();
-    println!();
+}
+
+fn print_table(results: &[Stats]) {
     println!("| scenario | requests/s | p50 ms | p99 ms | p99.9 ms | max ms | errors |");
     println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
-    for s in &results {
+    for s in results {
         println!(
             "| {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {} |",
             s.scenario.name(),
@@ -396,16 +420,83 @@ async fn run(args: Args) -> Result<(), String> {
             println!("{}: {:.0} % of the no-op baseline", s.scenario.name(), 100.0 * s.rate() / base);
         }
     }
-    if let Some(report) = results.iter().find(|s| s.scenario == Scenario::Report) {
-        let stored = count_reports(&db.url).await?;
-        println!(
-            "report: {} acknowledged, {stored} in the database after SIGKILL, counters agree",
-            report.acknowledged
-        );
-        if stored < report.acknowledged as i64 {
-            return Err("acknowledged reports are missing after the kill".into());
+}
+
+/// Adds one more measured run of the same scenario.
+fn merge(into: &mut Option<Stats>, more: Stats) -> Result<(), String> {
+    match into {
+        None => *into = Some(more),
+        Some(s) => {
+            s.ok += more.ok;
+            s.errors += more.errors;
+            s.acknowledged += more.acknowledged;
+            s.seconds += more.seconds;
+            s.latency_us.add(more.latency_us).map_err(|e| e.to_string())?;
         }
     }
-    db.remove().await;
+    Ok(())
+}
+
+async fn run(args: Args) -> Result<(), String> {
+    let scenarios = args.scenarios.split(',').map(Scenario::parse).collect::<Result<Vec<_>, _>>()?;
+    let mut targets = Vec::new();
+    if let Some(baseline) = &args.baseline {
+        targets.push(start_target(&args, baseline, "before").await?);
+    }
+    targets.push(start_target(&args, &args.server, if args.baseline.is_some() { "after" } else { "server" }).await?);
+    let rounds = if args.baseline.is_some() { args.rounds.max(1) } else { 1 };
+    println!(
+        "tollgate loadgen: backend {}, sqlite synchronous {}, {} connections, {} s per scenario and round, {} round(s), {} tenants, {} client thread(s), {} cores",
+        args.backend,
+        args.sqlite_synchronous,
+        args.connections,
+        args.seconds,
+        rounds,
+        args.tenants,
+        args.client_threads,
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    );
+    let mut results: Vec<Vec<Stats>> = targets.iter().map(|_| Vec::new()).collect();
+    for &scenario in &scenarios {
+        let mut merged: Vec<Option<Stats>> = targets.iter().map(|_| None).collect();
+        for round in 0..rounds {
+            // Alternate who goes first, so neither always runs on a warmer machine.
+            let order: Vec<usize> =
+                if round % 2 == 0 { (0..targets.len()).collect() } else { (0..targets.len()).rev().collect() };
+            for i in order {
+                let t = &targets[i];
+                merge(&mut merged[i], drive(t.addr, t.keys.clone(), scenario, &args).await?)?;
+            }
+        }
+        for (i, stats) in merged.into_iter().enumerate() {
+            results[i].extend(stats);
+        }
+    }
+    for (t, r) in targets.iter().zip(&results) {
+        println!();
+        println!("{} ({}):", t.label, if t.label == "before" { "--baseline" } else { "--server" });
+        print_table(r);
+    }
+    if let [before, after] = &results[..] {
+        println!();
+        println!("| scenario | before req/s | after req/s | change | before p99 ms | after p99 ms |");
+        println!("| --- | ---: | ---: | ---: | ---: | ---: |");
+        for (b, a) in before.iter().zip(after) {
+            println!(
+                "| {} | {:.0} | {:.0} | {:+.1} % | {:.2} | {:.2} |",
+                a.scenario.name(),
+                b.rate(),
+                a.rate(),
+                100.0 * (a.rate() / b.rate() - 1.0),
+                b.ms(0.99),
+                a.ms(0.99)
+            );
+        }
+    }
+    // Kill the servers without warning: whatever they acknowledged must be in their databases.
+    for (t, r) in targets.into_iter().zip(&results) {
+        let acknowledged = r.iter().find(|s| s.scenario == Scenario::Report).map(|s| s.acknowledged);
+        t.kill_and_count(acknowledged).await?;
+    }
     Ok(())
 }

@@ -1,4 +1,5 @@
-//! The HTTP router: the console (Leptos pages and server functions), the agent API, health.
+//! The HTTP router: the console (Leptos pages and server functions), the agent API, the
+//! browser bundle (`/pkg`), health.
 
 use crate::app::{shell, App};
 use crate::auth::csrf::reject_cross_site_writes;
@@ -6,12 +7,14 @@ use crate::auth::session_store::DbSessionStore;
 use crate::error::AppError;
 use crate::state::AppState;
 use axum::body::Body;
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
 use axum::routing::get;
 use axum::{middleware, Router};
+use leptos::prelude::LeptosOptions;
 use leptos::server_fn::error::SERVER_FN_ERROR_HEADER;
 use leptos_axum::{generate_route_list, LeptosRoutes};
+use tower_http::services::ServeDir;
 use tower_http::trace::TraceLayer;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
@@ -39,13 +42,30 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn(reject_cross_site_writes))
         .layer(sessions);
     // The agent API authenticates by key alone: it skips the console's layers, which keeps
-    // the check path short.
+    // the check path short. So do the bundle's static files.
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .merge(crate::api::agent::routes())
+        .merge(bundle(&state.leptos_options))
         .merge(console)
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// `/pkg`: the wasm, JavaScript and CSS of the console. Each file is sent precompressed (the
+/// `.br` or `.gz` that `cargo leptos build --release --precompress` wrote beside it) when the
+/// browser accepts it, and cached for a year when the build hashed the names, since a new build
+/// has new names.
+fn bundle(options: &LeptosOptions) -> Router<AppState> {
+    let dir = std::path::Path::new(options.site_root.as_ref()).join(options.site_pkg_dir.as_ref());
+    let files = ServeDir::new(dir).precompressed_br().precompressed_gzip();
+    let cache_control = if options.hash_files { "public, max-age=31536000, immutable" } else { "no-cache" };
+    Router::new().nest_service("/pkg", files).layer(middleware::map_response(move |mut response: Response| async move {
+        let headers = response.headers_mut();
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache_control));
+        headers.append(header::VARY, HeaderValue::from_static("accept-encoding"));
+        response
+    }))
 }
 
 /// Server functions answer every error with 500; this gives each its own status (422 for a

@@ -65,6 +65,7 @@ pub async fn serve(db: Db, args: ServeArgs) -> anyhow::Result<()> {
         .site_root(args.site_root.as_str())
         .site_pkg_dir("pkg")
         .site_addr(args.addr)
+        .hash_files(bundle_is_hashed())
         .build();
     let config = GateConfig { reservation_ttl_ms: args.reservation_ttl_secs.saturating_mul(1000) as i64 };
     let (gate, gate_tasks) = Gate::start(db.clone(), clock.clone(), config);
@@ -80,6 +81,13 @@ pub async fn serve(db: Db, args: ServeArgs) -> anyhow::Result<()> {
     sessions.abort();
     gate_tasks.finish().await;
     Ok(())
+}
+
+/// Whether the release build hashed the bundle's file names: cargo-leptos then writes
+/// `hash.txt` beside the binary, and Leptos reads the names from it.
+fn bundle_is_hashed() -> bool {
+    let file = std::env::current_exe().ok().and_then(|exe| Some(exe.parent()?.join("hash.txt")));
+    file.is_some_and(|f| f.exists())
 }
 
 /// Expired sessions are never loaded; this removes their rows once an hour.

@@ -40,7 +40,8 @@ pub fn Modal(
     }
 }
 
-/// A labelled input with its error line (`<id>-error`, announced when it appears). Every
+/// A labelled input with its error line (`<id>-error`), which exists only while there is an
+/// error, so it is announced when it appears and a form without errors has no alerts. Every
 /// form of the console builds its fields with it.
 #[component]
 pub fn Field(
@@ -53,7 +54,7 @@ pub fn Field(
         <div class="field" class:invalid=move || error.get().is_some()>
             <label for=id>{label}</label>
             {children()}
-            <p id=format!("{id}-error") class="field-error" role="alert">{move || error.get()}</p>
+            {move || error.get().map(|e| view! { <p id=format!("{id}-error") class="field-error" role="alert">{e}</p> })}
         </div>
     }
 }

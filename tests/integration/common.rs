@@ -92,11 +92,20 @@ pub struct TestApp {
 }
 
 pub async fn spawn_app(db: &TestDatabase) -> TestApp {
+    spawn_app_serving(db, "target/site", false).await
+}
+
+/// The app serving the browser bundle from `site_root`, its names hashed or not.
+pub async fn spawn_app_serving(db: &TestDatabase, site_root: &str, hash_files: bool) -> TestApp {
     let pool = Db::connect(&DbOptions::new(&db.url)).await.expect("connect and migrate");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
-    let leptos_options =
-        LeptosOptions::builder().output_name("tollgate").site_root("target/site").site_addr(addr).build();
+    let leptos_options = LeptosOptions::builder()
+        .output_name("tollgate")
+        .site_root(site_root)
+        .site_addr(addr)
+        .hash_files(hash_files)
+        .build();
     let clock = Clock::manual(T0);
     let (gate, _tasks) = Gate::start(pool.clone(), clock.clone(), GateConfig { reservation_ttl_ms: RESERVATION_TTL_MS });
     let state = AppState::new(AppParts { leptos_options, db: pool, gate, clock, secure_cookies: false });
