@@ -44,10 +44,11 @@ e2e:
 
 # Throughput and latency of the agent API on loopback (README, "Performance"), on SQLite
 # and on PostgreSQL. Not part of `make test`: numbers are read, not asserted.
+# The load generator builds in target/bench: the console's release build uses other RUSTFLAGS.
 bench: setup-test build
-	cargo build --release --features bench --bin loadgen
-	./target/release/loadgen
-	./target/release/loadgen --backend postgres --scenarios noop,check,report
+	CARGO_TARGET_DIR=target/bench cargo build --release --features bench --bin loadgen
+	./target/bench/release/loadgen
+	./target/bench/release/loadgen --backend postgres --scenarios noop,check,check-reserve,report
 
 # The agent API of BASE (a commit) and of the working tree in one run, back to back.
 BASE ?= HEAD~1
