@@ -30,8 +30,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tollgate::limits::TokenLimit;
 use tollgate::db::{Db, DbOptions};
+use tollgate::limits::TokenLimit;
 use tollgate::tenants::store::NewTenant;
 use tollgate::tenants::TenantId;
 

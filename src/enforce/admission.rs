@@ -85,7 +85,15 @@ mod tests {
 
     #[test]
     fn malformed_ids_are_not_reservations() {
-        for text in ["rsv_zz", "abc", "rsv_", "rsv_0123456789abcdef0", "RSV_0123456789abcdef", "rsv_+123456789abcdef", "rsv_0123456789ABCDEF"] {
+        for text in [
+            "rsv_zz",
+            "abc",
+            "rsv_",
+            "rsv_0123456789abcdef0",
+            "RSV_0123456789abcdef",
+            "rsv_+123456789abcdef",
+            "rsv_0123456789ABCDEF",
+        ] {
             assert_eq!(ReservationId::parse(text), None, "{text}");
         }
     }

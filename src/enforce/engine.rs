@@ -8,8 +8,8 @@ use super::admission::Settling;
 use super::local::Ledgers;
 use super::shared;
 use crate::db::Backend;
-use crate::usage::batch::CommittedTotal;
 use crate::tenants::TenantId;
+use crate::usage::batch::CommittedTotal;
 use sqlx::AnyConnection;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -29,7 +29,11 @@ impl Engine {
     }
 
     /// Inside the writer's transaction: shared reservations are rows, settled with the usage.
-    pub async fn settle_before_commit(&self, conn: &mut AnyConnection, settled: &[Settling]) -> Result<(), sqlx::Error> {
+    pub async fn settle_before_commit(
+        &self,
+        conn: &mut AnyConnection,
+        settled: &[Settling],
+    ) -> Result<(), sqlx::Error> {
         if let Self::Shared = self {
             for s in settled {
                 shared::settle(conn, s).await?;

@@ -108,10 +108,7 @@ impl Gate {
         match &self.0.engine {
             Engine::Local(ledgers) => {
                 self.with_ledger(ledgers, &agent.tenant_id, now, |ledger| {
-                    let reservation = Reservation {
-                        id: ReservationId::random(),
-                        expires_at: now + ttl_ms,
-                    };
+                    let reservation = Reservation { id: ReservationId::random(), expires_at: now + ttl_ms };
                     ledger.admit(now, demand, reservation)
                 })
                 .await

@@ -17,7 +17,13 @@ use sqlx::{AnyConnection, AssertSqlSafe};
 use std::collections::HashMap;
 
 /// Decides a call; with a demand under a limit, reserves it atomically on the counter row.
-pub async fn admit(db: &Db, tenant_id: &TenantId, demand: Demand, now: i64, ttl_ms: i64) -> Result<Admission, AppError> {
+pub async fn admit(
+    db: &Db,
+    tenant_id: &TenantId,
+    demand: Demand,
+    now: i64,
+    ttl_ms: i64,
+) -> Result<Admission, AppError> {
     // A plain check (or no limit) only reads: one query, no transaction.
     let (policy, usage) = read(&db.pool, tenant_id, now).await?;
     let answer = |decision: Decision, usage: Usage, reservation| Admission {
@@ -138,13 +144,11 @@ async fn read(pool: &sqlx::AnyPool, tenant_id: &TenantId, now: i64) -> Result<(P
          FROM tenants t LEFT JOIN usage_counters c ON c.tenant_id = t.id AND c.period_start = {CURRENT_PERIOD_START}
          WHERE t.id = $2"
     );
-    let row = sqlx::query_as::<_, Row>(AssertSqlSafe(sql))
-        .bind(now)
-        .bind(tenant_id.as_str())
-        .fetch_optional(pool)
-        .await?;
+    let row =
+        sqlx::query_as::<_, Row>(AssertSqlSafe(sql)).bind(now).bind(tenant_id.as_str()).fetch_optional(pool).await?;
     // The key was valid a moment ago; a tenant gone since answers like a revoked key.
     let row = row.ok_or_else(|| AppError::unauthorized("Invalid or revoked API key"))?;
-    let usage = Usage { used_tokens: row.used_tokens.max(0) as u64, reserved_tokens: row.reserved_tokens.max(0) as u64 };
+    let usage =
+        Usage { used_tokens: row.used_tokens.max(0) as u64, reserved_tokens: row.reserved_tokens.max(0) as u64 };
     Ok((row.tenant.policy(), usage))
 }

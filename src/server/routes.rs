@@ -60,12 +60,14 @@ fn bundle(options: &LeptosOptions) -> Router<AppState> {
     let dir = std::path::Path::new(options.site_root.as_ref()).join(options.site_pkg_dir.as_ref());
     let files = ServeDir::new(dir).precompressed_br().precompressed_gzip();
     let cache_control = if options.hash_files { "public, max-age=31536000, immutable" } else { "no-cache" };
-    Router::new().nest_service("/pkg", files).layer(middleware::map_response(move |mut response: Response| async move {
-        let headers = response.headers_mut();
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache_control));
-        headers.append(header::VARY, HeaderValue::from_static("accept-encoding"));
-        response
-    }))
+    Router::new().nest_service("/pkg", files).layer(middleware::map_response(
+        move |mut response: Response| async move {
+            let headers = response.headers_mut();
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache_control));
+            headers.append(header::VARY, HeaderValue::from_static("accept-encoding"));
+            response
+        },
+    ))
 }
 
 /// Server functions answer every error with 500; this gives each its own status (422 for a

@@ -69,7 +69,8 @@ pub async fn serve(db: Db, args: ServeArgs) -> anyhow::Result<()> {
         .build();
     let config = GateConfig { reservation_ttl_ms: args.reservation_ttl_secs.saturating_mul(1000) as i64 };
     let (gate, gate_tasks) = Gate::start(db.clone(), clock.clone(), config);
-    let state = AppState::new(AppParts { leptos_options, db: db.clone(), gate, clock, secure_cookies: args.secure_cookies });
+    let state =
+        AppState::new(AppParts { leptos_options, db: db.clone(), gate, clock, secure_cookies: args.secure_cookies });
     let sessions = tokio::spawn(delete_expired_sessions(db));
     let listener =
         tokio::net::TcpListener::bind(args.addr).await.with_context(|| format!("cannot listen on {}", args.addr))?;

@@ -231,7 +231,13 @@ mod tests {
         assert_eq!(p.outcomes[2].result.used_tokens, 17);
         assert_eq!(p.fresh, [0, 2]);
         let key = CounterKey { tenant_id: "a", period_start: 0 };
-        assert_eq!(p.gains, [(key, Counters { input_tokens: 11, output_tokens: 6, cost_micros: 23, event_count: 2, reserved_tokens: 0 })]);
+        assert_eq!(
+            p.gains,
+            [(
+                key,
+                Counters { input_tokens: 11, output_tokens: 6, cost_micros: 23, event_count: 2, reserved_tokens: 0 }
+            )]
+        );
     }
 
     #[test]

@@ -17,7 +17,11 @@ fn site() -> tempfile::TempDir {
     dir
 }
 
-async fn fetch(client: &reqwest::Client, url: &str, accept: Option<&str>) -> (Option<String>, Vec<u8>, reqwest::header::HeaderMap) {
+async fn fetch(
+    client: &reqwest::Client,
+    url: &str,
+    accept: Option<&str>,
+) -> (Option<String>, Vec<u8>, reqwest::header::HeaderMap) {
     let mut request = client.get(url);
     if let Some(accept) = accept {
         request = request.header(ACCEPT_ENCODING, accept);
@@ -41,7 +45,10 @@ async fn the_bundle_is_served_precompressed_and_cached_when_hashed() {
     let (encoding, body, headers) = fetch(&plain, &url, Some("gzip, deflate, br")).await;
     assert_eq!((encoding.as_deref(), body.as_slice()), (Some("br"), b"BROTLI".as_slice()));
     assert_eq!(headers[CACHE_CONTROL], "public, max-age=31536000, immutable");
-    assert!(headers.get_all(VARY).iter().any(|v| v.to_str().is_ok_and(|v| v.to_lowercase().contains("accept-encoding"))));
+    assert!(headers
+        .get_all(VARY)
+        .iter()
+        .any(|v| v.to_str().is_ok_and(|v| v.to_lowercase().contains("accept-encoding"))));
     let (encoding, body, _) = fetch(&plain, &url, Some("gzip")).await;
     assert_eq!((encoding.as_deref(), body.as_slice()), (Some("gzip"), b"GZIP".as_slice()));
     let (encoding, body, _) = fetch(&plain, &url, None).await;

@@ -6,9 +6,9 @@ use sqlx::{Connection, Executor};
 use std::future::Future;
 use tollgate::auth::Role;
 use tollgate::clock::Clock;
+use tollgate::db::{Backend, Db, DbOptions};
 use tollgate::enforce::{Gate, GateConfig};
 use tollgate::limits::TokenLimit;
-use tollgate::db::{Backend, Db, DbOptions};
 use tollgate::state::{AppParts, AppState};
 use tollgate::tenants::store::NewTenant;
 use tollgate::tenants::TenantId;
@@ -107,7 +107,8 @@ pub async fn spawn_app_serving(db: &TestDatabase, site_root: &str, hash_files: b
         .hash_files(hash_files)
         .build();
     let clock = Clock::manual(T0);
-    let (gate, _tasks) = Gate::start(pool.clone(), clock.clone(), GateConfig { reservation_ttl_ms: RESERVATION_TTL_MS });
+    let (gate, _tasks) =
+        Gate::start(pool.clone(), clock.clone(), GateConfig { reservation_ttl_ms: RESERVATION_TTL_MS });
     let state = AppState::new(AppParts { leptos_options, db: pool, gate, clock, secure_cookies: false });
     let router = tollgate::server::routes::router(state.clone());
     let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();

@@ -82,7 +82,8 @@ async fn mistyped_arguments_are_client_errors() {
             assert_eq!(status, 400, "{name} {args:?}: {body}");
             assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
         }
-        for query in ["query[page]=-1&query[q]=&query[sort]=tenant_id&query[desc]=false", "query[desc]=maybe", "x[[[=1"] {
+        for query in ["query[page]=-1&query[q]=&query[sort]=tenant_id&query[desc]=false", "query[desc]=maybe", "x[[[=1"]
+        {
             let (status, body) = app.server_fn_get("list_usage", query).await;
             assert_eq!(status, 400, "list_usage?{query}: {body}");
         }

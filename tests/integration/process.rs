@@ -3,8 +3,8 @@
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use tollgate::limits::TokenLimit;
 use tollgate::db::{Db, DbOptions};
+use tollgate::limits::TokenLimit;
 use tollgate::tenants::store::NewTenant;
 use tollgate::tenants::TenantId;
 
