@@ -9,6 +9,7 @@ pub mod admin;
 pub mod agents;
 pub mod app;
 pub mod auth;
+pub mod budgets;
 pub mod error;
 pub mod format;
 pub mod limits;

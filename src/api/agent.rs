@@ -5,14 +5,17 @@
 
 use super::auth::AuthenticatedAgent;
 use super::json::ValidJson;
+use crate::budgets::rules::{format_budget_pct, BudgetState};
 use crate::enforce::{Admission, Call};
 use crate::error::AppError;
+use crate::format::format_usd;
 use crate::limits::period::{rfc3339, seconds_until};
 use crate::limits::{usage_pct, LimitKind, TokenLimit};
 use crate::state::AppState;
 use crate::usage::batch::Recorded;
+use crate::usage::report::MAX_ID_CHARS;
 use crate::usage::report::{micros_to_usd, ReportBody, ReportResult, UsageReport, MAX_TOKENS_PER_EVENT};
-use crate::validation::FieldError;
+use crate::validation::{short_text, FieldError};
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -34,6 +37,9 @@ struct CheckBody {
     /// Tokens the coming call is expected to use; admitted only if they fit, then reserved.
     #[serde(default)]
     estimated_tokens: Option<i64>,
+    /// The model the call will use: the estimate is then priced and reserved against the budget.
+    #[serde(default)]
+    model: Option<String>,
 }
 
 impl TryFrom<CheckBody> for Call {
@@ -49,7 +55,8 @@ impl TryFrom<CheckBody> for Call {
             }
             Some(n) => n as u64,
         };
-        Ok(Call { estimated_tokens })
+        let model = body.model.map(|m| short_text("model", &m, MAX_ID_CHARS)).transpose()?;
+        Ok(Call { estimated_tokens, model })
     }
 }
 
@@ -73,8 +80,29 @@ async fn check(
         resets_at: rfc3339(a.period.resets_at),
         reservation_id: a.reservation.map(|r| r.id.to_string()),
         reservation_expires_at: a.reservation.map(|r| rfc3339(r.expires_at)),
+        budget: BudgetFigures::of(&a),
     })
     .into_response())
+}
+
+/// The budget figures every answer carries: `budget_state` is `null` without a budget.
+#[derive(Serialize)]
+struct BudgetFigures {
+    budget_state: Option<BudgetState>,
+    spend_usd: f64,
+    reserved_usd: f64,
+    max_budget_usd: Option<f64>,
+}
+
+impl BudgetFigures {
+    fn of(a: &Admission) -> Self {
+        Self {
+            budget_state: a.policy.budget_state(a.usage),
+            spend_usd: micros_to_usd(a.usage.spend_micros as i64),
+            reserved_usd: micros_to_usd(a.usage.reserved_micros as i64),
+            max_budget_usd: a.policy.budget.map(|b| micros_to_usd(b.max_budget_micros)),
+        }
+    }
 }
 
 /// The 200 answer of a check (a struct, not `json!`: this is the hottest response).
@@ -91,6 +119,8 @@ struct Allowed<'a> {
     reservation_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     reservation_expires_at: Option<String>,
+    #[serde(flatten)]
+    budget: BudgetFigures,
 }
 
 /// The 429 answer of a check: which limit refused, and by how much.
@@ -107,22 +137,55 @@ struct Refusal<'a> {
     token_limit: Option<u64>,
     usage_pct: Option<f64>,
     resets_at: String,
+    #[serde(flatten)]
+    budget: BudgetFigures,
+    /// Budget refusals: the spend as a percentage of the max budget.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    percent: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    estimated_cost_usd: Option<f64>,
 }
 
 /// 429 with `Retry-After` (seconds to the reset) and a body that says which limit and by how much.
 fn refusal(tenant_id: &str, a: &Admission, kind: LimitKind) -> Response {
     let (used, reserved, estimated) = (a.usage.used_tokens, a.usage.reserved_tokens, a.demand.tokens);
-    let limit = a.policy.token_limit.map(TokenLimit::get).unwrap_or_default();
-    let message = if estimated > 0 && used < limit {
-        format!(
-            "Tenant {tenant_id} has {used} tokens used and {reserved} reserved of its {limit} this period; {estimated} more do not fit"
-        )
-    } else {
-        format!(
-            "Tenant {tenant_id} has used {used} of its {limit} tokens this period; calls resume at {}",
-            rfc3339(a.period.resets_at)
-        )
+    let resumes = rfc3339(a.period.resets_at);
+    let message = match (kind, a.policy.budget) {
+        (LimitKind::Budget, Some(b)) => {
+            let spend = a.usage.spend_micros as i64;
+            let block = b.block_amount_micros();
+            if a.demand.cost_micros > 0 && spend < block {
+                format!(
+                    "Tenant {tenant_id} has spent {} with {} reserved; an estimated {} more would pass its block amount of {}",
+                    format_usd(spend),
+                    format_usd(a.usage.reserved_micros as i64),
+                    format_usd(a.demand.cost_micros as i64),
+                    format_usd(block)
+                )
+            } else {
+                format!(
+                    "Tenant {tenant_id} has spent {} of its {} budget ({}, blocked at {}% of it); calls resume at {resumes}",
+                    format_usd(spend),
+                    format_usd(b.max_budget_micros),
+                    format_budget_pct(spend, b.max_budget_micros),
+                    b.grace_threshold_pct
+                )
+            }
+        }
+        _ => {
+            let limit = a.policy.token_limit.map(TokenLimit::get).unwrap_or_default();
+            if estimated > 0 && used < limit {
+                format!(
+                    "Tenant {tenant_id} has {used} tokens used and {reserved} reserved of its {limit} this period; {estimated} more do not fit"
+                )
+            } else {
+                format!(
+                    "Tenant {tenant_id} has used {used} of its {limit} tokens this period; calls resume at {resumes}"
+                )
+            }
+        }
     };
+    let budget_refusal = kind == LimitKind::Budget;
     let body = Refusal {
         error: kind.error_code(),
         limit: kind.as_str(),
@@ -135,6 +198,9 @@ fn refusal(tenant_id: &str, a: &Admission, kind: LimitKind) -> Response {
         token_limit: a.policy.token_limit.map(TokenLimit::get),
         usage_pct: a.policy.token_limit.map(|l| usage_pct(used, l)),
         resets_at: rfc3339(a.period.resets_at),
+        budget: BudgetFigures::of(a),
+        percent: a.policy.budget.filter(|_| budget_refusal).map(|b| b.percent_used(a.usage.spend_micros as i64)),
+        estimated_cost_usd: budget_refusal.then(|| micros_to_usd(a.demand.cost_micros as i64)),
     };
     let mut response = (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response();
     response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds_until(a.now, a.period.resets_at)));
@@ -157,7 +223,7 @@ async fn report(
     AuthenticatedAgent(agent): AuthenticatedAgent,
     ValidJson(body): ValidJson<ReportBody>,
 ) -> Result<Response, AppError> {
-    let report = UsageReport::try_from(body)?;
+    let report = UsageReport::parse(body, state.gate.prices())?;
     let Recorded { recorded, result } = state.gate.settle(&agent, report).await?;
     let status = if recorded { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(ReportAnswer { result, recorded, replayed: !recorded })).into_response())
@@ -173,12 +239,20 @@ struct Status {
     reserved_tokens: u64,
     cost_usd: f64,
     event_count: i64,
+    /// Events of a model without a price, recorded at $0.
+    unpriced_events: i64,
     token_limit: Option<u64>,
     /// The limit less the used tokens (reservations not subtracted, unlike a check's).
     remaining_tokens: Option<u64>,
     usage_pct: Option<f64>,
     period_start: String,
     resets_at: String,
+    budget_state: Option<BudgetState>,
+    spend_usd: f64,
+    max_budget_usd: Option<f64>,
+    /// Spend as a percentage of the max budget.
+    budget_pct: Option<f64>,
+    block_amount_usd: Option<f64>,
 }
 
 async fn status(
@@ -192,7 +266,7 @@ async fn status(
         .ok_or_else(|| AppError::unauthorized("Invalid or revoked API key"))?;
     let c = &s.counters;
     let used = c.total_tokens();
-    let limit = s.policy.token_limit;
+    let (limit, budget) = (s.policy.token_limit, s.policy.budget);
     Ok(Json(Status {
         tenant_id: s.tenant_id.to_string(),
         input_tokens: c.input_tokens,
@@ -201,11 +275,17 @@ async fn status(
         reserved_tokens: s.reserved_tokens,
         cost_usd: micros_to_usd(c.cost_micros),
         event_count: c.event_count,
+        unpriced_events: c.unpriced_events,
         token_limit: limit.map(TokenLimit::get),
         remaining_tokens: limit.map(|l| l.get().saturating_sub(used)),
         usage_pct: limit.map(|l| usage_pct(used, l)),
         period_start: rfc3339(s.period.start),
         resets_at: rfc3339(s.period.resets_at),
+        budget_state: budget.map(|b| b.state(c.cost_micros)),
+        spend_usd: micros_to_usd(c.cost_micros),
+        max_budget_usd: budget.map(|b| micros_to_usd(b.max_budget_micros)),
+        budget_pct: budget.map(|b| b.percent_used(c.cost_micros)),
+        block_amount_usd: budget.map(|b| micros_to_usd(b.block_amount_micros())),
     })
     .into_response())
 }

@@ -4,20 +4,28 @@
 use crate::limits::period::Period;
 use crate::limits::{Decision, Demand, Policy, Usage};
 use crate::tenants::TenantId;
+use crate::usage::pricing::PriceTable;
 use std::fmt;
 
 /// What an agent says about the call it is about to make.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Call {
     /// Tokens (input + output) the call is expected to use; 0 for a plain check. Admitted only
     /// if they fit, then reserved until the report settles them.
     pub estimated_tokens: u64,
+    /// The model it will use, so the estimate can be priced against the budget.
+    pub model: Option<String>,
 }
 
 impl Call {
-    /// What the call asks each limit to hold for it.
-    pub fn demand(&self) -> Demand {
-        Demand { tokens: self.estimated_tokens }
+    /// What the call asks each limit to hold for it: its tokens, and their price when the
+    /// model is named (at the dearer of its two prices, so the estimate errs towards refusing).
+    pub fn demand(&self, prices: &PriceTable) -> Demand {
+        let cost_micros = match &self.model {
+            Some(model) => prices.estimate_micros(model, self.estimated_tokens),
+            None => 0,
+        };
+        Demand { tokens: self.estimated_tokens, cost_micros }
     }
 }
 

@@ -18,16 +18,19 @@ use crate::limits::{Policy, TokenLimit};
 use crate::tenants::{store as tenants, TenantId};
 use crate::usage::batch::{NewEvent, Recorded};
 use crate::usage::model::{UsagePage, UsageQuery, UsageSnapshot};
+use crate::usage::pricing::PriceTable;
 use crate::usage::report::UsageReport;
 use crate::usage::store as usage;
 use std::sync::Arc;
 use std::time::Duration;
 
 /// How the gate behaves.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct GateConfig {
     /// How long an admitted call's reservation lasts if no report settles it.
     pub reservation_ttl_ms: i64,
+    /// What calls cost: reports without `cost_usd`, and estimates reserved against budgets.
+    pub prices: Arc<PriceTable>,
 }
 
 /// A handle to the gate; cloning it is cheap.
@@ -80,6 +83,11 @@ impl Gate {
         self.0.clock.now_ms()
     }
 
+    /// The prices in force, for validating reports.
+    pub fn prices(&self) -> &PriceTable {
+        &self.0.config.prices
+    }
+
     /// The live agent holding this key, or 401.
     pub async fn authenticate(&self, key: &str) -> Result<Principal, AppError> {
         let pool = &self.0.db.pool;
@@ -104,7 +112,7 @@ impl Gate {
     /// reservation until its report settles it (or it expires).
     pub async fn admit(&self, agent: &Principal, call: Call) -> Result<Admission, AppError> {
         let now = self.now();
-        let (demand, ttl_ms) = (call.demand(), self.0.config.reservation_ttl_ms);
+        let (demand, ttl_ms) = (call.demand(&self.0.config.prices), self.0.config.reservation_ttl_ms);
         match &self.0.engine {
             Engine::Local(ledgers) => {
                 self.with_ledger(ledgers, &agent.tenant_id, now, |ledger| {
@@ -133,6 +141,7 @@ impl Gate {
             period_start: period.start,
             resets_at: period.resets_at,
             token_limit: policy.token_limit.map(TokenLimit::get),
+            budget: policy.budget,
         };
         self.0.writer.record(event, settles).await
     }

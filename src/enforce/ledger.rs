@@ -24,10 +24,11 @@ pub struct TenantLedger {
 }
 
 impl TenantLedger {
-    /// A ledger for `policy` whose period starting at `period_start` has `used_tokens`.
-    pub fn new(policy: Policy, period_start: i64, used_tokens: u64) -> Self {
-        let usage = Usage { used_tokens, reserved_tokens: 0 };
-        Self { policy, period_start, usage, reservations: HashMap::new() }
+    /// A ledger for `policy` whose period starting at `period_start` has `committed` usage.
+    pub fn new(policy: Policy, period_start: i64, committed: Committed) -> Self {
+        let mut ledger = Self { policy, period_start, usage: Usage::default(), reservations: HashMap::new() };
+        ledger.start_period(period_start, committed);
+        ledger
     }
 
     pub fn policy(&self) -> Policy {
@@ -50,13 +51,13 @@ impl TenantLedger {
     fn roll(&mut self, now: i64) {
         let period = self.policy.period_at(now);
         if period.start != self.period_start {
-            self.start_period(period.start, 0);
+            self.start_period(period.start, Committed::default());
         }
     }
 
-    fn start_period(&mut self, period_start: i64, used_tokens: u64) {
+    fn start_period(&mut self, period_start: i64, committed: Committed) {
         self.period_start = period_start;
-        self.usage = Usage { used_tokens, reserved_tokens: 0 };
+        self.usage = Usage { used_tokens: committed.tokens, spend_micros: committed.spend_micros, ..Usage::default() };
         self.reservations.clear();
     }
 
@@ -66,6 +67,7 @@ impl TenantLedger {
         self.reservations.retain(|_, held| held.expires_at > now);
         if self.reservations.len() != before {
             self.usage.reserved_tokens = self.reservations.values().map(|held| held.demand.tokens).sum();
+            self.usage.reserved_micros = self.reservations.values().map(|held| held.demand.cost_micros).sum();
         }
     }
 
@@ -93,12 +95,13 @@ impl TenantLedger {
     }
 
     /// Applies a committed counter total of `period_start`.
-    pub fn apply_commit(&mut self, period_start: i64, used_tokens: u64) {
+    pub fn apply_commit(&mut self, period_start: i64, committed: Committed) {
         if period_start == self.period_start {
-            self.usage.used_tokens = used_tokens;
+            self.usage.used_tokens = committed.tokens;
+            self.usage.spend_micros = committed.spend_micros;
         } else if period_start > self.period_start {
             // The writer saw the new period first: the ledger follows it.
-            self.start_period(period_start, used_tokens);
+            self.start_period(period_start, committed);
         }
     }
 
@@ -115,12 +118,24 @@ impl TenantLedger {
         self.policy = policy;
     }
 
-    /// A new policy with the period's committed usage (a limit changed in this process);
-    /// usage is kept when the period is unchanged.
-    pub fn reload(&mut self, policy: Policy, period_start: i64, used_tokens: u64) {
+    /// A new policy with the period's committed usage (a limit changed in this process).
+    /// Reservations are kept when the period is unchanged; a policy whose period moved (a
+    /// budget saved with another duration re-anchors it) starts the new period afresh.
+    pub fn reload(&mut self, policy: Policy, period_start: i64, committed: Committed) {
         self.policy = policy;
-        self.apply_commit(period_start, used_tokens);
+        if period_start == self.period_start {
+            self.apply_commit(period_start, committed);
+        } else {
+            self.start_period(period_start, committed);
+        }
     }
+}
+
+/// What the database holds for a period: recorded tokens and spend.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Committed {
+    pub tokens: u64,
+    pub spend_micros: u64,
 }
 
 #[cfg(test)]
@@ -131,14 +146,19 @@ mod tests {
     use proptest::prelude::*;
 
     fn ledger(limit: u64) -> TenantLedger {
-        let policy = Policy { token_limit: TokenLimit::new(limit).ok(), period_anchor: 0, period_days: 30 };
-        TenantLedger::new(policy, 0, 0)
+        let policy =
+            Policy { token_limit: TokenLimit::new(limit).ok(), budget: None, period_anchor: 0, period_days: 30 };
+        TenantLedger::new(policy, 0, Committed::default())
+    }
+
+    fn committed(tokens: u64) -> Committed {
+        Committed { tokens, spend_micros: 0 }
     }
 
     /// Admits `tokens` under reservation number `id`, expiring at `expires_at`.
     fn admit(l: &mut TenantLedger, now: i64, tokens: u64, id: u64, expires_at: i64) -> Admission {
         let reservation = Reservation { id: rid(id), expires_at };
-        l.admit(now, Demand { tokens }, reservation)
+        l.admit(now, Demand { tokens, cost_micros: 0 }, reservation)
     }
 
     fn rid(n: u64) -> ReservationId {
@@ -156,7 +176,7 @@ mod tests {
         assert!(!admit(&mut l, 0, 60, 2, 1_000).decision.allowed, "60 + 60 reserved > 100");
         assert!(admit(&mut l, 0, 40, 3, 1_000).decision.allowed);
         // Report of id 1 commits with actual usage 50 (less than its estimate of 60).
-        l.apply_commit(0, 50);
+        l.apply_commit(0, committed(50));
         l.settle(rid(1));
         assert_eq!(used_reserved(&l), (50, 40));
         assert!(admit(&mut l, 0, 10, 4, 1_000).decision.allowed);
@@ -169,19 +189,20 @@ mod tests {
     #[test]
     fn a_new_period_starts_empty() {
         let mut l = ledger(100);
-        l.apply_commit(0, 100);
+        l.apply_commit(0, committed(100));
         assert!(!admit(&mut l, DAY_MS, 0, 1, 0).decision.allowed);
         let a = admit(&mut l, 30 * DAY_MS, 0, 1, 0);
         assert!(a.decision.allowed);
         assert_eq!((a.usage.used_tokens, a.period.start), (0, 30 * DAY_MS));
         // A late commit of the old period does not touch the new one.
-        l.apply_commit(0, 120);
+        l.apply_commit(0, committed(120));
         assert_eq!(l.usage().used_tokens, 0);
     }
 
     #[test]
     fn nothing_is_held_without_a_limit_or_a_demand() {
-        let mut open = TenantLedger::new(Policy { token_limit: None, period_anchor: 0, period_days: 30 }, 0, 0);
+        let policy = Policy { token_limit: None, budget: None, period_anchor: 0, period_days: 30 };
+        let mut open = TenantLedger::new(policy, 0, Committed::default());
         let a = admit(&mut open, 0, 500, 1, 1_000);
         assert!(a.decision.allowed && a.reservation.is_none());
         let mut capped = ledger(100);

@@ -4,7 +4,7 @@
 //! tenant between batches — so a ledger never misses or runs ahead of what is durable.
 
 use super::admission::Settling;
-use super::ledger::TenantLedger;
+use super::ledger::{Committed, TenantLedger};
 use crate::error::AppError;
 use crate::tenants::store as tenants;
 use crate::tenants::TenantId;
@@ -42,7 +42,8 @@ impl Ledgers {
         let Ok(map) = self.map.read() else { return };
         for (tenant_id, total) in committed {
             if let Some(mut ledger) = map.get(tenant_id).and_then(|l| l.lock().ok()) {
-                ledger.apply_commit(total.period_start, total.used_tokens);
+                let committed = Committed { tokens: total.used_tokens, spend_micros: total.spend_micros };
+                ledger.apply_commit(total.period_start, committed);
             }
         }
         for s in settled {
@@ -59,13 +60,14 @@ impl Ledgers {
         let Some(tenant) = tenants::get(&mut *conn, tenant_id).await? else { return Ok(false) };
         let policy = tenant.policy();
         let period = policy.period_at(now);
-        let used = crate::usage::store::period_counters(&mut *conn, tenant_id, period.start).await?.total_tokens();
+        let counters = crate::usage::store::period_counters(&mut *conn, tenant_id, period.start).await?;
+        let committed = Committed { tokens: counters.total_tokens(), spend_micros: counters.cost_micros.max(0) as u64 };
         let mut map = self.map.write().map_err(|_| poisoned())?;
         let ledger = map
             .entry(tenant_id.clone())
-            .or_insert_with(|| Arc::new(Mutex::new(TenantLedger::new(policy, period.start, used))))
+            .or_insert_with(|| Arc::new(Mutex::new(TenantLedger::new(policy, period.start, committed))))
             .clone();
-        ledger.lock().map_err(|_| poisoned())?.reload(policy, period.start, used);
+        ledger.lock().map_err(|_| poisoned())?.reload(policy, period.start, committed);
         Ok(true)
     }
 

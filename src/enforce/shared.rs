@@ -41,34 +41,38 @@ pub async fn admit(
     let period = policy.period_at(now);
     let mut tx = db.pool.begin().await?;
     // Lock (creating if needed) the counter row; it stays locked until commit.
-    let (used, reserved): (i64, i64) = sqlx::query_as(
+    let row: UsageRow = sqlx::query_as(
         "INSERT INTO usage_counters (tenant_id, period_start) VALUES ($1, $2)
          ON CONFLICT (tenant_id, period_start) DO UPDATE SET reserved_tokens = usage_counters.reserved_tokens
-         RETURNING input_tokens + output_tokens, reserved_tokens",
+         RETURNING input_tokens + output_tokens AS used_tokens, reserved_tokens, cost_micros AS spend_micros,
+                   reserved_cost_micros",
     )
     .bind(tenant_id.as_str())
     .bind(period.start)
     .fetch_one(&mut *tx)
     .await?;
-    let mut usage = Usage { used_tokens: used.max(0) as u64, reserved_tokens: reserved.max(0) as u64 };
+    let mut usage = row.usage();
     let decision = policy.decide(usage, demand);
     if !decision.allowed {
         tx.commit().await?;
         return Ok(answer(decision, usage, None));
     }
     let reservation = Reservation { id: ReservationId::random(), expires_at: now + ttl_ms };
-    // One round trip: the reservation row and the counter's reserved tokens together.
+    // One round trip: the reservation row and the counter's reserved figures together.
     sqlx::query(
         "WITH held AS (
-           INSERT INTO reservations (id, tenant_id, period_start, tokens, expires_at) VALUES ($1, $2, $3, $4, $5)
+           INSERT INTO reservations (id, tenant_id, period_start, tokens, expires_at, cost_micros)
+           VALUES ($1, $2, $3, $4, $5, $6)
          )
-         UPDATE usage_counters SET reserved_tokens = reserved_tokens + $4 WHERE tenant_id = $2 AND period_start = $3",
+         UPDATE usage_counters SET reserved_tokens = reserved_tokens + $4, reserved_cost_micros = reserved_cost_micros + $6
+         WHERE tenant_id = $2 AND period_start = $3",
     )
     .bind(reservation.id.to_string())
     .bind(tenant_id.as_str())
     .bind(period.start)
     .bind(demand.tokens as i64)
     .bind(reservation.expires_at)
+    .bind(demand.cost_micros as i64)
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -79,20 +83,22 @@ pub async fn admit(
 /// Releases reservations that expired at or before `now`.
 pub async fn sweep(db: &Db, now: i64) -> Result<(), AppError> {
     let mut tx = db.pool.begin().await?;
-    let expired: Vec<(String, i64, i64)> =
-        sqlx::query_as("DELETE FROM reservations WHERE expires_at <= $1 RETURNING tenant_id, period_start, tokens")
-            .bind(now)
-            .fetch_all(&mut *tx)
-            .await?;
-    let mut sums: HashMap<(String, i64), i64> = HashMap::new();
-    for (tenant_id, period_start, tokens) in expired {
-        *sums.entry((tenant_id, period_start)).or_default() += tokens;
+    let expired: Vec<(String, i64, i64, i64)> = sqlx::query_as(
+        "DELETE FROM reservations WHERE expires_at <= $1 RETURNING tenant_id, period_start, tokens, cost_micros",
+    )
+    .bind(now)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut sums: HashMap<(String, i64), (i64, i64)> = HashMap::new();
+    for (tenant_id, period_start, tokens, cost_micros) in expired {
+        let sum = sums.entry((tenant_id, period_start)).or_default();
+        *sum = (sum.0 + tokens, sum.1 + cost_micros);
     }
     // In a fixed order, as every writer of counter rows does, so sweepers cannot deadlock.
     let mut groups: Vec<_> = sums.into_iter().collect();
     groups.sort();
-    for ((tenant_id, period_start), tokens) in groups {
-        give_back(&mut tx, &tenant_id, period_start, tokens).await?;
+    for ((tenant_id, period_start), (tokens, cost_micros)) in groups {
+        give_back(&mut tx, &tenant_id, period_start, tokens, cost_micros).await?;
     }
     tx.commit().await?;
     Ok(())
@@ -100,14 +106,15 @@ pub async fn sweep(db: &Db, now: i64) -> Result<(), AppError> {
 
 /// Settles a reservation inside the writer's transaction: deletes it and gives its tokens back.
 pub async fn settle(conn: &mut AnyConnection, settling: &Settling) -> Result<(), sqlx::Error> {
-    let row: Option<(i64, i64)> =
-        sqlx::query_as("DELETE FROM reservations WHERE id = $1 AND tenant_id = $2 RETURNING period_start, tokens")
-            .bind(settling.reservation.to_string())
-            .bind(settling.tenant_id.as_str())
-            .fetch_optional(&mut *conn)
-            .await?;
-    if let Some((period_start, tokens)) = row {
-        give_back(conn, settling.tenant_id.as_str(), period_start, tokens).await?;
+    let row: Option<(i64, i64, i64)> = sqlx::query_as(
+        "DELETE FROM reservations WHERE id = $1 AND tenant_id = $2 RETURNING period_start, tokens, cost_micros",
+    )
+    .bind(settling.reservation.to_string())
+    .bind(settling.tenant_id.as_str())
+    .fetch_optional(&mut *conn)
+    .await?;
+    if let Some((period_start, tokens, cost_micros)) = row {
+        give_back(conn, settling.tenant_id.as_str(), period_start, tokens, cost_micros).await?;
     }
     Ok(())
 }
@@ -117,16 +124,40 @@ async fn give_back(
     tenant_id: &str,
     period_start: i64,
     tokens: i64,
+    cost_micros: i64,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "UPDATE usage_counters SET reserved_tokens = reserved_tokens - $3 WHERE tenant_id = $1 AND period_start = $2",
+        "UPDATE usage_counters SET reserved_tokens = reserved_tokens - $3, reserved_cost_micros = reserved_cost_micros - $4
+         WHERE tenant_id = $1 AND period_start = $2",
     )
     .bind(tenant_id)
     .bind(period_start)
     .bind(tokens)
+    .bind(cost_micros)
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// A counter row's figures that admission decides on.
+#[derive(sqlx::FromRow)]
+struct UsageRow {
+    used_tokens: i64,
+    reserved_tokens: i64,
+    spend_micros: i64,
+    reserved_cost_micros: i64,
+}
+
+impl UsageRow {
+    fn usage(&self) -> Usage {
+        let n = |v: i64| v.max(0) as u64;
+        Usage {
+            used_tokens: n(self.used_tokens),
+            reserved_tokens: n(self.reserved_tokens),
+            spend_micros: n(self.spend_micros),
+            reserved_micros: n(self.reserved_cost_micros),
+        }
+    }
 }
 
 /// The tenant's policy and its current period's used and reserved tokens, in one query.
@@ -135,12 +166,13 @@ async fn read(pool: &sqlx::AnyPool, tenant_id: &TenantId, now: i64) -> Result<(P
     struct Row {
         #[sqlx(flatten)]
         tenant: TenantRecord,
-        used_tokens: i64,
-        reserved_tokens: i64,
+        #[sqlx(flatten)]
+        usage: UsageRow,
     }
     let sql = format!(
         "SELECT t.*, COALESCE(c.input_tokens + c.output_tokens, 0) AS used_tokens,
-                COALESCE(c.reserved_tokens, 0) AS reserved_tokens
+                COALESCE(c.reserved_tokens, 0) AS reserved_tokens, COALESCE(c.cost_micros, 0) AS spend_micros,
+                COALESCE(c.reserved_cost_micros, 0) AS reserved_cost_micros
          FROM tenants t LEFT JOIN usage_counters c ON c.tenant_id = t.id AND c.period_start = {CURRENT_PERIOD_START}
          WHERE t.id = $2"
     );
@@ -148,7 +180,5 @@ async fn read(pool: &sqlx::AnyPool, tenant_id: &TenantId, now: i64) -> Result<(P
         sqlx::query_as::<_, Row>(AssertSqlSafe(sql)).bind(now).bind(tenant_id.as_str()).fetch_optional(pool).await?;
     // The key was valid a moment ago; a tenant gone since answers like a revoked key.
     let row = row.ok_or_else(|| AppError::unauthorized("Invalid or revoked API key"))?;
-    let usage =
-        Usage { used_tokens: row.used_tokens.max(0) as u64, reserved_tokens: row.reserved_tokens.max(0) as u64 };
-    Ok((row.tenant.policy(), usage))
+    Ok((row.tenant.policy(), row.usage.usage()))
 }

@@ -10,6 +10,7 @@
 
 use super::period::{current_period, Period};
 use super::rules::TokenLimit;
+use crate::budgets::rules::{BudgetConfig, BudgetState};
 use serde::{Deserialize, Serialize};
 
 /// Which limit refused a call.
@@ -18,6 +19,8 @@ use serde::{Deserialize, Serialize};
 pub enum LimitKind {
     /// The tenant's tokens (input + output) per period.
     TokenLimit,
+    /// The tenant's USD spend per period, refused at the block amount (max × grace %).
+    Budget,
 }
 
 impl LimitKind {
@@ -25,6 +28,7 @@ impl LimitKind {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::TokenLimit => "token_limit",
+            Self::Budget => "budget",
         }
     }
 
@@ -32,6 +36,7 @@ impl LimitKind {
     pub fn error_code(self) -> &'static str {
         match self {
             Self::TokenLimit => "token_limit_exceeded",
+            Self::Budget => "budget_exceeded",
         }
     }
 }
@@ -41,6 +46,8 @@ impl LimitKind {
 pub struct Policy {
     /// `None`: No Limit.
     pub token_limit: Option<TokenLimit>,
+    /// `None`: no budget.
+    pub budget: Option<BudgetConfig>,
     /// Periods repeat every `period_days` from this instant (Unix ms).
     pub period_anchor: i64,
     pub period_days: u32,
@@ -53,12 +60,18 @@ pub struct Usage {
     pub used_tokens: u64,
     /// Tokens held by admitted calls whose reports have not arrived yet.
     pub reserved_tokens: u64,
+    /// Spend of recorded usage events, micro-USD.
+    pub spend_micros: u64,
+    /// Spend held by admitted calls whose reports have not arrived yet, micro-USD.
+    pub reserved_micros: u64,
 }
 
 /// What a call asks to reserve before it runs; all zero for a plain check.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Demand {
     pub tokens: u64,
+    /// The estimate's price, micro-USD (0 when the model is not named or not priced).
+    pub cost_micros: u64,
 }
 
 /// The answer to "may this call go ahead?".
@@ -108,7 +121,20 @@ impl Policy {
             reserved: usage.reserved_tokens,
             demand: demand.tokens,
         });
-        tokens.into_iter()
+        // Blocked exactly when spend reaches the block amount: the budget's hard limit.
+        let budget = self.budget.map(|b| Meter {
+            kind: LimitKind::Budget,
+            limit: b.block_amount_micros().max(0) as u64,
+            used: usage.spend_micros,
+            reserved: usage.reserved_micros,
+            demand: demand.cost_micros,
+        });
+        tokens.into_iter().chain(budget)
+    }
+
+    /// The budget state of committed spend (`None` without a budget).
+    pub fn budget_state(&self, usage: Usage) -> Option<BudgetState> {
+        self.budget.map(|b| b.state(i64::try_from(usage.spend_micros).unwrap_or(i64::MAX)))
     }
 
     /// Whether any limit is set; without one every call is allowed and nothing is reserved.
@@ -134,18 +160,20 @@ impl Usage {
     /// Holds an admitted demand until its report (or its expiry) releases it.
     pub fn reserve(&mut self, demand: Demand) {
         self.reserved_tokens += demand.tokens;
+        self.reserved_micros += demand.cost_micros;
     }
 
     /// Gives a reservation's demand back.
     pub fn release(&mut self, demand: Demand) {
         self.reserved_tokens = self.reserved_tokens.saturating_sub(demand.tokens);
+        self.reserved_micros = self.reserved_micros.saturating_sub(demand.cost_micros);
     }
 }
 
 impl Demand {
     /// A plain check: nothing to reserve.
     pub fn is_empty(&self) -> bool {
-        self.tokens == 0
+        self.tokens == 0 && self.cost_micros == 0
     }
 }
 
@@ -158,17 +186,37 @@ mod tests {
     fn policy(limit: Option<u64>) -> Policy {
         Policy {
             token_limit: limit.map(|l| TokenLimit::new(l).expect("valid limit in test")),
+            budget: None,
             period_anchor: 0,
             period_days: 30,
         }
     }
 
+    /// A policy with a budget whose block amount is `block` micro-USD (max $1 × grace %).
+    fn budgeted(limit: Option<u64>, max_micros: i64, grace: u32) -> Policy {
+        let budget = BudgetConfig {
+            max_budget_micros: max_micros,
+            alert_threshold_pct: 80,
+            grace_threshold_pct: grace,
+            budget_duration: crate::budgets::rules::BudgetDuration::Days30,
+        };
+        Policy { budget: Some(budget), ..policy(limit) }
+    }
+
     fn usage(used_tokens: u64, reserved_tokens: u64) -> Usage {
-        Usage { used_tokens, reserved_tokens }
+        Usage { used_tokens, reserved_tokens, ..Usage::default() }
+    }
+
+    fn spend(spend_micros: u64, reserved_micros: u64) -> Usage {
+        Usage { spend_micros, reserved_micros, ..Usage::default() }
     }
 
     fn tokens(n: u64) -> Demand {
-        Demand { tokens: n }
+        Demand { tokens: n, cost_micros: 0 }
+    }
+
+    fn cost(n: u64) -> Demand {
+        Demand { tokens: 1, cost_micros: n }
     }
 
     #[test]
@@ -181,6 +229,19 @@ mod tests {
         assert_eq!(LimitKind::TokenLimit.error_code(), "token_limit_exceeded");
         assert!(p.decide(usage(50, 40), tokens(10)).allowed, "50 + 40 + 10 fits 100 exactly");
         assert!(!p.decide(usage(50, 40), tokens(11)).allowed);
+
+        // $500 at 110 %: blocked from $550 of spend; a $10 estimate needs $10 of room.
+        let b = budgeted(Some(100), 500_000_000, 110);
+        assert!(b.decide(spend(549_999_999, 0), Demand::default()).allowed);
+        let blocked = b.decide(spend(550_000_000, 0), Demand::default());
+        assert_eq!(blocked.refused_by, Some(LimitKind::Budget));
+        assert!(b.decide(spend(530_000_000, 10_000_000), cost(10_000_000)).allowed);
+        assert!(!b.decide(spend(530_000_000, 10_000_001), cost(10_000_000)).allowed);
+        // Both limits refusing: the token limit is named first.
+        let both =
+            b.decide(Usage { used_tokens: 100, spend_micros: 600_000_000, ..Usage::default() }, Demand::default());
+        assert_eq!(both.refused_by, Some(LimitKind::TokenLimit));
+        assert_eq!(LimitKind::Budget.error_code(), "budget_exceeded");
     }
 
     /// The model every property below compares against: a limit is a row of `limit` slots;
@@ -260,11 +321,40 @@ mod tests {
         }
 
         #[test]
-        fn release_undoes_reserve(r in 0u64..1 << 50, e in 0u64..1 << 50) {
-            let mut u = usage(7, r);
-            u.reserve(tokens(e));
-            u.release(tokens(e));
-            prop_assert_eq!(u, usage(7, r));
+        fn release_undoes_reserve(r in 0u64..1 << 50, e in 0u64..1 << 50, c in 0u64..1 << 50) {
+            let mut u = Usage { reserved_micros: r / 3, ..usage(7, r) };
+            let d = Demand { tokens: e, cost_micros: c };
+            u.reserve(d);
+            u.release(d);
+            prop_assert_eq!(u, Usage { reserved_micros: r / 3, ..usage(7, r) });
+        }
+
+        /// With a token limit and a budget, a call is refused exactly when either limit on its
+        /// own would refuse it (the composition is an "and" of independent limits), and the
+        /// token limit is named first.
+        #[test]
+        fn limits_compose(used in 0u64..2_000, reserved in 0u64..2_000, l in 1u64..2_000,
+                          spent in 0u64..2_000_000, held in 0u64..2_000_000, max_cents in 1i64..1_000,
+                          grace in 100u32..=150, e in 0u64..500, c in 0u64..500_000) {
+            let u = Usage { used_tokens: used, reserved_tokens: reserved, spend_micros: spent, reserved_micros: held };
+            let d = Demand { tokens: e, cost_micros: c };
+            let both = budgeted(Some(l), max_cents * 10_000, grace);
+            let tokens_only = policy(Some(l));
+            let budget_only = budgeted(None, max_cents * 10_000, grace);
+            let t = tokens_only.decide(u, d).allowed;
+            let b = budget_only.decide(u, d).allowed;
+            let decision = both.decide(u, d);
+            prop_assert_eq!(decision.allowed, t && b);
+            let expected = if !t { Some(LimitKind::TokenLimit) } else if !b { Some(LimitKind::Budget) } else { None };
+            prop_assert_eq!(decision.refused_by, expected);
+        }
+
+        /// A plain check is refused by the budget exactly in the blocked state.
+        #[test]
+        fn budget_refuses_exactly_when_blocked(spent in 0u64..2_000_000_000, max_cents in 1i64..100_000, grace in 100u32..=150) {
+            let p = budgeted(None, max_cents * 10_000, grace);
+            let refused = !p.decide(spend(spent, 0), Demand::default()).allowed;
+            prop_assert_eq!(refused, p.budget_state(spend(spent, 0)) == Some(BudgetState::Blocked));
         }
     }
 }

@@ -40,6 +40,7 @@ pub fn role_of(tenant: Option<&str>) -> Role {
 
 /// Creates each demo tenant that does not exist yet; returns the agents it deployed.
 pub async fn load(db: &Db, now: i64) -> Result<Vec<DeployedAgent>, AppError> {
+    let prices = crate::usage::pricing::PriceTable::built_in();
     let mut deployed = Vec::new();
     for &(id, name, limit, used, model) in DEMO {
         let id = TenantId::parse(id)?;
@@ -65,7 +66,8 @@ pub async fn load(db: &Db, now: i64) -> Result<Vec<DeployedAgent>, AppError> {
                 input_tokens,
                 output_tokens: tokens - input_tokens,
                 user_id: Some(format!("user-{}", i % 3)),
-                cost_micros: crate::usage::pricing::cost_micros(model, input_tokens, tokens - input_tokens),
+                cost_micros: prices.cost_micros(model, input_tokens, tokens - input_tokens).0,
+                cost_source: crate::usage::pricing::CostSource::PriceTable,
                 reservation_id: None,
             };
             let event = NewEvent {
@@ -76,6 +78,7 @@ pub async fn load(db: &Db, now: i64) -> Result<Vec<DeployedAgent>, AppError> {
                 period_start: period.start,
                 resets_at: period.resets_at,
                 token_limit: limit,
+                budget: None,
             };
             events.push(event);
         }

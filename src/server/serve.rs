@@ -7,10 +7,12 @@ use crate::db::Db;
 use crate::enforce::{Gate, GateConfig};
 use crate::state::{AppParts, AppState};
 use crate::tenants::store as tenants;
+use crate::usage::pricing::PriceTable;
 use anyhow::Context;
 use clap::{Args, Parser};
 use leptos::prelude::LeptosOptions;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -67,7 +69,10 @@ pub async fn serve(db: Db, args: ServeArgs) -> anyhow::Result<()> {
         .site_addr(args.addr)
         .hash_files(bundle_is_hashed())
         .build();
-    let config = GateConfig { reservation_ttl_ms: args.reservation_ttl_secs.saturating_mul(1000) as i64 };
+    let config = GateConfig {
+        reservation_ttl_ms: args.reservation_ttl_secs.saturating_mul(1000) as i64,
+        prices: Arc::new(PriceTable::built_in()),
+    };
     let (gate, gate_tasks) = Gate::start(db.clone(), clock.clone(), config);
     let state =
         AppState::new(AppParts { leptos_options, db: db.clone(), gate, clock, secure_cookies: args.secure_cookies });

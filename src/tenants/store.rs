@@ -1,5 +1,6 @@
 //! Tenant rows.
 
+use crate::budgets::rules::BudgetConfig;
 use crate::limits::period::DEFAULT_PERIOD_DAYS;
 use crate::limits::{Policy, TokenLimit};
 use crate::tenants::TenantId;
@@ -14,6 +15,12 @@ pub struct TenantRecord {
     pub period_anchor: i64,
     pub period_days: i64,
     pub created_at: i64,
+    /// `None`: no budget. The budget's duration is `period_days`.
+    pub max_budget_micros: Option<i64>,
+    pub alert_threshold_pct: i64,
+    pub grace_threshold_pct: i64,
+    /// The tenant's LiteLLM virtual key, kept in step with its budget when LiteLLM is configured.
+    pub litellm_key: Option<String>,
 }
 
 impl TenantRecord {
@@ -25,9 +32,23 @@ impl TenantRecord {
         u32::try_from(self.period_days).unwrap_or(DEFAULT_PERIOD_DAYS)
     }
 
+    pub fn budget(&self) -> Option<BudgetConfig> {
+        BudgetConfig::from_stored(
+            self.max_budget_micros,
+            self.alert_threshold_pct,
+            self.grace_threshold_pct,
+            self.period_days,
+        )
+    }
+
     /// How this tenant is limited.
     pub fn policy(&self) -> Policy {
-        Policy { token_limit: self.token_limit(), period_anchor: self.period_anchor, period_days: self.period_days() }
+        Policy {
+            token_limit: self.token_limit(),
+            budget: self.budget(),
+            period_anchor: self.period_anchor,
+            period_days: self.period_days(),
+        }
     }
 }
 
@@ -80,4 +101,36 @@ pub async fn set_token_limit<'c>(
         .execute(exec)
         .await?;
     Ok(result.rows_affected() == 1)
+}
+
+/// Sets (or with `None` removes) a tenant's budget in the caller's transaction and returns
+/// the row as it was, or `None` when there is no such tenant. A new budget, or one with
+/// another duration, re-anchors the period at `now`: a new period starts from zero.
+pub async fn set_budget(
+    conn: &mut AnyConnection,
+    id: &TenantId,
+    budget: Option<&BudgetConfig>,
+    now: i64,
+) -> Result<Option<TenantRecord>, sqlx::Error> {
+    let Some(before) = get(&mut *conn, id).await? else { return Ok(None) };
+    let (anchor, days) = match budget {
+        Some(b) if before.budget().map(|old| old.budget_duration) != Some(b.budget_duration) => {
+            (now, i64::from(b.budget_duration.days()))
+        }
+        _ => (before.period_anchor, before.period_days),
+    };
+    sqlx::query(
+        "UPDATE tenants SET max_budget_micros = $2, alert_threshold_pct = $3, grace_threshold_pct = $4,
+                            period_anchor = $5, period_days = $6
+         WHERE id = $1",
+    )
+    .bind(id.as_str())
+    .bind(budget.map(|b| b.max_budget_micros))
+    .bind(budget.map_or(before.alert_threshold_pct, |b| i64::from(b.alert_threshold_pct)))
+    .bind(budget.map_or(before.grace_threshold_pct, |b| i64::from(b.grace_threshold_pct)))
+    .bind(anchor)
+    .bind(days)
+    .execute(&mut *conn)
+    .await?;
+    Ok(Some(before))
 }

@@ -3,7 +3,9 @@
 //! batch), what each is answered, and what each counter gains. Pure — `store::record_batch`
 //! reads the locked counters and the ids seen before, asks [`plan`], then writes the plan.
 
+use super::pricing::CostSource;
 use super::report::{micros_to_usd, ReportResult, UsageReport};
+use crate::budgets::rules::BudgetConfig;
 use crate::limits::period::rfc3339;
 use crate::tenants::TenantId;
 use std::collections::HashMap;
@@ -15,8 +17,12 @@ pub struct Counters {
     pub output_tokens: i64,
     pub cost_micros: i64,
     pub event_count: i64,
+    /// Events of a model without a price and without a reported cost (recorded at $0).
+    pub unpriced_events: i64,
     /// Tokens held by open reservations (shared mode; 0 in local mode, where they are in memory).
     pub reserved_tokens: i64,
+    /// Spend held by open reservations, micro-USD (shared mode, as `reserved_tokens`).
+    pub reserved_cost_micros: i64,
 }
 
 impl Counters {
@@ -29,6 +35,7 @@ impl Counters {
         self.output_tokens += report.output_tokens;
         self.cost_micros += report.cost_micros;
         self.event_count += 1;
+        self.unpriced_events += i64::from(report.cost_source == CostSource::UnknownModel);
     }
 
     fn minus(self, other: Counters) -> Counters {
@@ -37,7 +44,9 @@ impl Counters {
             output_tokens: self.output_tokens - other.output_tokens,
             cost_micros: self.cost_micros - other.cost_micros,
             event_count: self.event_count - other.event_count,
+            unpriced_events: self.unpriced_events - other.unpriced_events,
             reserved_tokens: self.reserved_tokens - other.reserved_tokens,
+            reserved_cost_micros: self.reserved_cost_micros - other.reserved_cost_micros,
         }
     }
 }
@@ -54,6 +63,8 @@ pub struct NewEvent {
     pub period_start: i64,
     pub resets_at: i64,
     pub token_limit: Option<u64>,
+    /// The tenant's budget at the time, for the answer's budget figures.
+    pub budget: Option<BudgetConfig>,
 }
 
 impl NewEvent {
@@ -67,8 +78,9 @@ impl NewEvent {
         EventKey { tenant_id: self.tenant_id.as_str(), event_id: self.report.event_id.as_str() }
     }
 
-    /// The answer to this event when the tenant's counter reads `used_tokens` after it.
-    fn result(&self, used_tokens: u64) -> ReportResult {
+    /// The answer to this event when the tenant's counter reads `after` once it is counted.
+    fn result(&self, after: &Counters) -> ReportResult {
+        let used_tokens = after.total_tokens();
         ReportResult {
             event_id: self.report.event_id.clone(),
             tenant_id: self.tenant_id.to_string(),
@@ -77,6 +89,10 @@ impl NewEvent {
             token_limit: self.token_limit,
             remaining_tokens: self.token_limit.map(|l| l.saturating_sub(used_tokens)),
             resets_at: rfc3339(self.resets_at),
+            cost_source: self.report.cost_source,
+            spend_usd: micros_to_usd(after.cost_micros),
+            max_budget_usd: self.budget.map(|b| micros_to_usd(b.max_budget_micros)),
+            budget_state: self.budget.map(|b| b.state(after.cost_micros)),
         }
     }
 }
@@ -109,6 +125,7 @@ pub struct Recorded {
 pub struct CommittedTotal {
     pub period_start: i64,
     pub used_tokens: u64,
+    pub spend_micros: u64,
 }
 
 /// An event id recorded before this batch, with the answer stored with it (`None` for events
@@ -149,8 +166,8 @@ pub fn plan<'a>(events: &'a [NewEvent], before: &HashMap<CounterKey<'a>, Counter
         let key = e.event_key();
         let replay = if let Some(stored) = seen.get(&key) {
             // Events recorded before answers were stored get the tenant's current usage.
-            let now_used = totals.get(&e.counter_key()).map(Counters::total_tokens).unwrap_or(0);
-            Some(stored.clone().unwrap_or_else(|| e.result(now_used)))
+            let now = totals.get(&e.counter_key()).copied().unwrap_or_default();
+            Some(stored.clone().unwrap_or_else(|| e.result(&now)))
         } else {
             first_of.get(&key).map(|&first| outcomes[first].result.clone())
         };
@@ -160,7 +177,7 @@ pub fn plan<'a>(events: &'a [NewEvent], before: &HashMap<CounterKey<'a>, Counter
         }
         let counter = totals.entry(e.counter_key()).or_default();
         counter.add(&e.report);
-        let result = e.result(counter.total_tokens());
+        let result = e.result(counter);
         first_of.insert(key, i);
         fresh.push(i);
         outcomes.push(Recorded { recorded: true, result });
@@ -182,7 +199,11 @@ impl Plan<'_> {
         let mut committed: HashMap<TenantId, CommittedTotal> = HashMap::new();
         for (key, counters) in &self.totals {
             let Ok(tenant_id) = TenantId::parse(key.tenant_id) else { continue };
-            let total = CommittedTotal { period_start: key.period_start, used_tokens: counters.total_tokens() };
+            let total = CommittedTotal {
+                period_start: key.period_start,
+                used_tokens: counters.total_tokens(),
+                spend_micros: counters.cost_micros.max(0) as u64,
+            };
             committed
                 .entry(tenant_id)
                 .and_modify(|newest| {
@@ -213,12 +234,14 @@ mod tests {
                 output_tokens: output,
                 user_id: None,
                 cost_micros: input + 2 * output,
+                cost_source: CostSource::PriceTable,
                 reservation_id: None,
             },
             occurred_at: period_start,
             period_start,
             resets_at: period_start + 1_000,
             token_limit: Some(1_000),
+            budget: None,
         }
     }
 
@@ -231,19 +254,15 @@ mod tests {
         assert_eq!(p.outcomes[2].result.used_tokens, 17);
         assert_eq!(p.fresh, [0, 2]);
         let key = CounterKey { tenant_id: "a", period_start: 0 };
-        assert_eq!(
-            p.gains,
-            [(
-                key,
-                Counters { input_tokens: 11, output_tokens: 6, cost_micros: 23, event_count: 2, reserved_tokens: 0 }
-            )]
-        );
+        let gain =
+            Counters { input_tokens: 11, output_tokens: 6, cost_micros: 23, event_count: 2, ..Counters::default() };
+        assert_eq!(p.gains, [(key, gain)]);
     }
 
     #[test]
     fn an_id_seen_before_gets_its_stored_answer() {
         let events = vec![event("a", "old", 0, 10, 5)];
-        let stored = events[0].result(999);
+        let stored = events[0].result(&Counters { input_tokens: 999, ..Counters::default() });
         let seen: Seen = HashMap::from([(events[0].event_key(), Some(stored.clone()))]);
         let p = plan(&events, &HashMap::new(), &seen);
         assert_eq!(p.outcomes, [Recorded { recorded: false, result: stored }]);
@@ -255,7 +274,7 @@ mod tests {
         let events = vec![event("a", "1", 0, 1, 0), event("a", "2", 1_000, 2, 0), event("b", "1", 0, 3, 0)];
         let totals = plan(&events, &HashMap::new(), &HashMap::new()).committed_totals();
         let a = TenantId::parse("a").expect("id");
-        assert_eq!(totals[&a], CommittedTotal { period_start: 1_000, used_tokens: 2 });
+        assert_eq!(totals[&a], CommittedTotal { period_start: 1_000, used_tokens: 2, spend_micros: 2 });
         assert_eq!(totals.len(), 2);
     }
 
@@ -283,7 +302,8 @@ mod tests {
                     before.insert(e.counter_key(), Counters { input_tokens: input, output_tokens: output, ..Counters::default() });
                 }
             }
-            let seen: Seen = seen_at.iter().filter_map(|&i| events.get(i)).map(|e| (e.event_key(), Some(e.result(7)))).collect();
+            let stored = Counters { input_tokens: 7, ..Counters::default() };
+            let seen: Seen = seen_at.iter().filter_map(|&i| events.get(i)).map(|e| (e.event_key(), Some(e.result(&stored)))).collect();
 
             let p = plan(&events, &before, &seen);
 

@@ -3,6 +3,7 @@
 //! fall back to the defaults, so a hand-edited URL still shows a table.
 
 use super::batch::Counters;
+use crate::budgets::rules::{BudgetConfig, BudgetState};
 use crate::limits::period::Period;
 use crate::limits::{format_usage_pct, Policy, TokenLimit, UsageBand};
 use crate::tenants::TenantId;
@@ -25,9 +26,17 @@ pub struct UsageRow {
     pub reserved_tokens: i64,
     pub cost_micros: i64,
     pub token_limit: Option<u64>,
+    /// `None`: no budget.
+    #[serde(default)]
+    pub budget: Option<BudgetConfig>,
 }
 
 impl UsageRow {
+    /// The budget state of this period's spend (`None` without a budget).
+    pub fn budget_state(&self) -> Option<BudgetState> {
+        self.budget.map(|b| b.state(self.cost_micros))
+    }
+
     fn limit(&self) -> Option<TokenLimit> {
         self.token_limit.and_then(|l| TokenLimit::new(l).ok())
     }
@@ -76,6 +85,7 @@ impl UsageSnapshot {
             reserved_tokens: self.reserved_tokens as i64,
             cost_micros: c.cost_micros,
             token_limit: self.policy.token_limit.map(TokenLimit::get),
+            budget: self.policy.budget,
         }
     }
 }
@@ -264,6 +274,7 @@ mod tests {
             reserved_tokens: 0,
             cost_micros: 0,
             token_limit: None,
+            budget: None,
         };
         assert_eq!(row.usage_pct_text(), "No Limit");
         assert_eq!(row.band(), UsageBand::Default);

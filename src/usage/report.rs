@@ -1,7 +1,8 @@
 //! What an agent reports after a call, and the rules a report must satisfy before it is
 //! recorded. Pure: the HTTP layer deserialises [`ReportBody`], this module validates it.
 
-use super::pricing;
+use super::pricing::{CostSource, PriceTable};
+use crate::budgets::rules::BudgetState;
 use crate::validation::{short_text, FieldError};
 use serde::{Deserialize, Serialize};
 
@@ -41,6 +42,8 @@ pub struct UsageReport {
     pub user_id: Option<String>,
     /// Cost in micro-USD (1e-6 USD), integer so that sums are exact.
     pub cost_micros: i64,
+    /// Reported, priced from the table, or an unknown model recorded at 0 (and flagged).
+    pub cost_source: CostSource,
     pub reservation_id: Option<String>,
 }
 
@@ -50,21 +53,20 @@ impl UsageReport {
     }
 }
 
-impl TryFrom<ReportBody> for UsageReport {
-    type Error = FieldError;
-
-    fn try_from(body: ReportBody) -> Result<Self, FieldError> {
+impl UsageReport {
+    /// Validates a report; a report without `cost_usd` is priced from `prices`.
+    pub fn parse(body: ReportBody, prices: &PriceTable) -> Result<Self, FieldError> {
         let event_id = short_text("event_id", &body.event_id, MAX_ID_CHARS)?;
         let model = short_text("model", &body.model, MAX_ID_CHARS)?;
         let input_tokens = token_count("input_tokens", body.input_tokens)?;
         let output_tokens = token_count("output_tokens", body.output_tokens)?;
         let user_id = body.user_id.map(|u| short_text("user_id", &u, MAX_ID_CHARS)).transpose()?;
         let reservation_id = body.reservation_id.map(|r| short_text("reservation_id", &r, MAX_ID_CHARS)).transpose()?;
-        let cost_micros = match body.cost_usd {
-            Some(usd) => cost_to_micros(usd)?,
-            None => pricing::cost_micros(&model, input_tokens, output_tokens),
+        let (cost_micros, cost_source) = match body.cost_usd {
+            Some(usd) => (cost_to_micros(usd)?, CostSource::Reported),
+            None => prices.cost_micros(&model, input_tokens, output_tokens),
         };
-        Ok(Self { event_id, model, input_tokens, output_tokens, user_id, cost_micros, reservation_id })
+        Ok(Self { event_id, model, input_tokens, output_tokens, user_id, cost_micros, cost_source, reservation_id })
     }
 }
 
@@ -79,6 +81,17 @@ pub struct ReportResult {
     pub token_limit: Option<u64>,
     pub remaining_tokens: Option<u64>,
     pub resets_at: String,
+    /// How the cost was found; `unknown_model` means recorded at $0 for want of a price.
+    #[serde(default)]
+    pub cost_source: CostSource,
+    /// The tenant's spend this period once this event was counted.
+    #[serde(default)]
+    pub spend_usd: f64,
+    #[serde(default)]
+    pub max_budget_usd: Option<f64>,
+    /// `null` for a tenant without a budget.
+    #[serde(default)]
+    pub budget_state: Option<BudgetState>,
 }
 
 fn token_count(field: &str, n: i64) -> Result<i64, FieldError> {
@@ -111,6 +124,10 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    fn parse(body: ReportBody) -> Result<UsageReport, FieldError> {
+        UsageReport::parse(body, &PriceTable::built_in())
+    }
+
     fn body(input: i64, output: i64) -> ReportBody {
         ReportBody {
             event_id: "e1".into(),
@@ -125,26 +142,29 @@ mod tests {
 
     #[test]
     fn rejects_bad_counts_and_names_the_field() {
-        let err = UsageReport::try_from(body(-1, 0)).expect_err("negative");
+        let err = parse(body(-1, 0)).expect_err("negative");
         assert_eq!(err.field, "input_tokens");
-        let err = UsageReport::try_from(body(0, MAX_TOKENS_PER_EVENT + 1)).expect_err("absurd");
+        let err = parse(body(0, MAX_TOKENS_PER_EVENT + 1)).expect_err("absurd");
         assert_eq!(err.field, "output_tokens");
-        let err = UsageReport::try_from(ReportBody { event_id: " ".into(), ..body(1, 1) }).expect_err("empty id");
+        let err = parse(ReportBody { event_id: " ".into(), ..body(1, 1) }).expect_err("empty id");
         assert_eq!(err.field, "event_id");
-        let err = UsageReport::try_from(ReportBody { cost_usd: Some(f64::NAN), ..body(1, 1) }).expect_err("nan");
+        let err = parse(ReportBody { cost_usd: Some(f64::NAN), ..body(1, 1) }).expect_err("nan");
         assert_eq!(err.field, "cost_usd");
     }
 
     #[test]
     fn reported_cost_wins_over_the_price_table() {
-        let r = UsageReport::try_from(ReportBody { cost_usd: Some(0.25), ..body(1000, 1000) }).expect("valid");
+        let r = parse(ReportBody { cost_usd: Some(0.25), ..body(1000, 1000) }).expect("valid");
         assert_eq!(r.cost_micros, 250_000);
+        assert_eq!(r.cost_source, CostSource::Reported);
+        let unknown = parse(ReportBody { model: "in-house-llm".into(), ..body(1000, 1000) }).expect("valid");
+        assert_eq!((unknown.cost_micros, unknown.cost_source), (0, CostSource::UnknownModel));
     }
 
     proptest! {
         #[test]
         fn valid_counts_are_kept_exactly(i in 0..=MAX_TOKENS_PER_EVENT, o in 0..=MAX_TOKENS_PER_EVENT) {
-            let r = UsageReport::try_from(body(i, o)).expect("valid");
+            let r = parse(body(i, o)).expect("valid");
             prop_assert_eq!((r.input_tokens, r.output_tokens), (i, o));
             prop_assert!(r.cost_micros >= 0);
         }

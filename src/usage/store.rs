@@ -5,6 +5,7 @@
 use super::batch::{counter_keys, plan, CommittedTotal, CounterKey, Counters, EventKey, NewEvent, Recorded, Seen};
 use super::model::{SortKey, UsagePage, UsageQuery, UsageRow, PAGE_SIZE};
 use super::report::ReportResult;
+use crate::budgets::rules::BudgetConfig;
 use crate::db::Backend;
 use crate::tenants::TenantId;
 use std::collections::HashMap;
@@ -23,16 +24,19 @@ struct CounterRow {
     output_tokens: i64,
     cost_micros: i64,
     event_count: i64,
+    unpriced_events: i64,
 }
 
 impl CounterRow {
+    /// The recorded totals (reservations are not part of a batch's arithmetic).
     fn counters(&self) -> Counters {
         Counters {
             input_tokens: self.input_tokens,
             output_tokens: self.output_tokens,
             cost_micros: self.cost_micros,
             event_count: self.event_count,
-            reserved_tokens: 0,
+            unpriced_events: self.unpriced_events,
+            ..Counters::default()
         }
     }
 }
@@ -66,7 +70,7 @@ async fn lock_counters<'a>(
         let sql = format!(
             "INSERT INTO usage_counters (tenant_id, period_start) VALUES {}
              ON CONFLICT (tenant_id, period_start) DO UPDATE SET event_count = usage_counters.event_count
-             RETURNING tenant_id, period_start, input_tokens, output_tokens, cost_micros, event_count",
+             RETURNING tenant_id, period_start, input_tokens, output_tokens, cost_micros, event_count, unpriced_events",
             backend.values_list(chunk.len(), 2)
         );
         let mut query = sqlx::query_as::<_, CounterRow>(AssertSqlSafe(sql));
@@ -162,14 +166,16 @@ async fn add_gains(
     let backend = Backend::of_connection(conn);
     for chunk in gains.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
-            "INSERT INTO usage_counters (tenant_id, period_start, input_tokens, output_tokens, cost_micros, event_count)
+            "INSERT INTO usage_counters
+               (tenant_id, period_start, input_tokens, output_tokens, cost_micros, event_count, unpriced_events)
              VALUES {} ON CONFLICT (tenant_id, period_start) DO UPDATE SET
-               input_tokens  = usage_counters.input_tokens  + excluded.input_tokens,
-               output_tokens = usage_counters.output_tokens + excluded.output_tokens,
-               cost_micros   = usage_counters.cost_micros   + excluded.cost_micros,
-               event_count   = usage_counters.event_count   + excluded.event_count
-             RETURNING tenant_id, period_start, input_tokens, output_tokens, cost_micros, event_count",
-            backend.values_list(chunk.len(), 6)
+               input_tokens    = usage_counters.input_tokens    + excluded.input_tokens,
+               output_tokens   = usage_counters.output_tokens   + excluded.output_tokens,
+               cost_micros     = usage_counters.cost_micros     + excluded.cost_micros,
+               event_count     = usage_counters.event_count     + excluded.event_count,
+               unpriced_events = usage_counters.unpriced_events + excluded.unpriced_events
+             RETURNING tenant_id, period_start, input_tokens, output_tokens, cost_micros, event_count, unpriced_events",
+            backend.values_list(chunk.len(), 7)
         );
         let mut query = sqlx::query_as::<_, CounterRow>(AssertSqlSafe(sql));
         for (key, gain) in chunk {
@@ -179,7 +185,8 @@ async fn add_gains(
                 .bind(gain.input_tokens)
                 .bind(gain.output_tokens)
                 .bind(gain.cost_micros)
-                .bind(gain.event_count);
+                .bind(gain.event_count)
+                .bind(gain.unpriced_events);
         }
         for row in query.fetch_all(&mut *conn).await? {
             let key = CounterKey { tenant_id: &row.tenant_id, period_start: row.period_start };
@@ -197,8 +204,19 @@ pub async fn period_counters<'c>(
     tenant_id: &TenantId,
     period_start: i64,
 ) -> Result<Counters, sqlx::Error> {
-    let row: Option<(i64, i64, i64, i64, i64)> = sqlx::query_as(
-        "SELECT input_tokens, output_tokens, cost_micros, event_count, reserved_tokens
+    #[derive(FromRow)]
+    struct Row {
+        input_tokens: i64,
+        output_tokens: i64,
+        cost_micros: i64,
+        event_count: i64,
+        unpriced_events: i64,
+        reserved_tokens: i64,
+        reserved_cost_micros: i64,
+    }
+    let row: Option<Row> = sqlx::query_as(
+        "SELECT input_tokens, output_tokens, cost_micros, event_count, unpriced_events, reserved_tokens,
+                reserved_cost_micros
          FROM usage_counters WHERE tenant_id = $1 AND period_start = $2",
     )
     .bind(tenant_id.as_str())
@@ -206,12 +224,14 @@ pub async fn period_counters<'c>(
     .fetch_optional(exec)
     .await?;
     Ok(row
-        .map(|(input_tokens, output_tokens, cost_micros, event_count, reserved_tokens)| Counters {
-            input_tokens,
-            output_tokens,
-            cost_micros,
-            event_count,
-            reserved_tokens,
+        .map(|r| Counters {
+            input_tokens: r.input_tokens,
+            output_tokens: r.output_tokens,
+            cost_micros: r.cost_micros,
+            event_count: r.event_count,
+            unpriced_events: r.unpriced_events,
+            reserved_tokens: r.reserved_tokens,
+            reserved_cost_micros: r.reserved_cost_micros,
         })
         .unwrap_or_default())
 }
@@ -256,7 +276,8 @@ pub async fn list_usage(
     let pattern = format!("%{}%", escape_like(&needle));
     let sql = format!(
         "SELECT * FROM (
-           SELECT t.id AS tenant_id, t.display_name, t.token_limit,
+           SELECT t.id AS tenant_id, t.display_name, t.token_limit, t.max_budget_micros,
+                  t.alert_threshold_pct, t.grace_threshold_pct, t.period_days,
                   COALESCE(c.input_tokens, 0) AS input_tokens,
                   COALESCE(c.output_tokens, 0) AS output_tokens,
                   COALESCE(c.input_tokens, 0) + COALESCE(c.output_tokens, 0) AS total_tokens,
@@ -299,6 +320,10 @@ struct UsageRowRecord {
     tenant_id: String,
     display_name: String,
     token_limit: Option<i64>,
+    max_budget_micros: Option<i64>,
+    alert_threshold_pct: i64,
+    grace_threshold_pct: i64,
+    period_days: i64,
     input_tokens: i64,
     output_tokens: i64,
     total_tokens: i64,
@@ -317,6 +342,12 @@ impl From<UsageRowRecord> for UsageRow {
             reserved_tokens: r.reserved_tokens,
             cost_micros: r.cost_micros,
             token_limit: r.token_limit.and_then(|l| u64::try_from(l).ok()),
+            budget: BudgetConfig::from_stored(
+                r.max_budget_micros,
+                r.alert_threshold_pct,
+                r.grace_threshold_pct,
+                r.period_days,
+            ),
         }
     }
 }

@@ -107,8 +107,11 @@ pub async fn spawn_app_serving(db: &TestDatabase, site_root: &str, hash_files: b
         .hash_files(hash_files)
         .build();
     let clock = Clock::manual(T0);
-    let (gate, _tasks) =
-        Gate::start(pool.clone(), clock.clone(), GateConfig { reservation_ttl_ms: RESERVATION_TTL_MS });
+    let (gate, _tasks) = Gate::start(
+        pool.clone(),
+        clock.clone(),
+        GateConfig { reservation_ttl_ms: RESERVATION_TTL_MS, prices: Default::default() },
+    );
     let state = AppState::new(AppParts { leptos_options, db: pool, gate, clock, secure_cookies: false });
     let router = tollgate::server::routes::router(state.clone());
     let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
@@ -178,6 +181,27 @@ impl TestApp {
             .await
             .expect("deploy")
             .api_key
+    }
+
+    /// Gives a tenant a budget of `max_usd` with the default thresholds (80 %, 110 %, 30d)
+    /// directly in the store, and tells the gate.
+    pub async fn set_budget(&self, id: &str, max_usd: &str, alert: u32, grace: u32) {
+        use tollgate::budgets::{BudgetConfig, BudgetForm};
+        let form = BudgetForm {
+            max_budget: max_usd.into(),
+            alert_threshold: alert.to_string(),
+            grace_threshold: grace.to_string(),
+            budget_duration: "30d".into(),
+        };
+        let config = BudgetConfig::parse(&form).expect("valid budget");
+        let id = TenantId::parse(id).expect("id");
+        let mut tx = self.state.db.pool.begin().await.expect("tx");
+        tollgate::tenants::store::set_budget(&mut tx, &id, Some(&config), self.state.clock.now_ms())
+            .await
+            .expect("set budget")
+            .expect("tenant exists");
+        tx.commit().await.expect("commit");
+        self.state.gate.tenant_changed(&id).await.expect("tenant changed");
     }
 
     pub async fn agent_post(&self, path: &str, key: &str, body: &str) -> reqwest::Response {

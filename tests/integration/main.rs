@@ -3,6 +3,7 @@
 
 mod agent_api;
 mod auth;
+mod budgets;
 mod bundle;
 mod common;
 mod console;
