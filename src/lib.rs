@@ -8,6 +8,7 @@
 pub mod admin;
 pub mod agents;
 pub mod app;
+pub mod audit;
 pub mod auth;
 pub mod budgets;
 pub mod error;

@@ -1,5 +1,6 @@
-//! The Admin tab (system admins): console users and a form to create tenant admins.
+//! The Admin tab (system admins): console users, a form to create tenant admins, the audit log.
 
+use crate::audit::page::AuditLog;
 use crate::auth::pages::use_me;
 use crate::auth::server_fns::{list_users, CreateTenantAdmin};
 use crate::auth::{CurrentUser, Role};
@@ -99,6 +100,9 @@ fn AdminView(me: CurrentUser, users: Vec<CurrentUser>, create: ServerAction<Crea
                     <button type="submit" class="primary" disabled=move || create.pending().get()>"Create tenant admin"</button>
                 </div>
             </ActionForm>
+            <h2>"Audit log"</h2>
+            <p class="hint">"Every change to token limits, budgets, agents and console users."</p>
+            <AuditLog tenant_id=String::new() version=Signal::derive(move || create.version().get()) label="Audit log"/>
         </section>
     }
 }

@@ -21,7 +21,7 @@ pub async fn deploy_agent(
     let agent_name = super::parse_agent_name(&agent_name)?;
     let token_limit = parse_optional_limit(token_limit.as_deref().unwrap_or_default())?;
     let tenant = NewTenant { display_name: id.to_string(), id, token_limit };
-    let deployed = super::store::deploy(&state.db, tenant, agent_name, state.clock.now_ms()).await?;
+    let deployed = super::store::deploy(&state.db, tenant, agent_name, &admin.username, state.clock.now_ms()).await?;
     tracing::info!(by = %admin.username, tenant_id = %deployed.tenant_id, agent_id = deployed.agent_id,
         tenant_created = deployed.tenant_created, "agent deployed");
     Ok(deployed)
@@ -32,9 +32,11 @@ pub async fn deploy_agent(
 pub async fn revoke_agent(agent_id: i64) -> Result<(), AppError> {
     let state = crate::state::app_state()?;
     let admin = crate::auth::guard::require_system_admin(&state).await?;
-    if !super::store::revoke(&state.db.pool, agent_id, state.clock.now_ms()).await? {
+    let mut tx = state.db.pool.begin().await?;
+    if !super::store::revoke(&mut tx, agent_id, &admin.username, state.clock.now_ms()).await? {
         return Err(AppError::not_found(format!("No agent with id {agent_id}")));
     }
+    tx.commit().await?;
     state.gate.agent_revoked(agent_id);
     tracing::info!(by = %admin.username, agent_id, "agent key revoked");
     Ok(())

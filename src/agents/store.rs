@@ -2,11 +2,14 @@
 
 use super::keys;
 use super::{AgentSummary, DeployedAgent, Principal};
+use crate::audit::store::{self as audit, Change};
+use crate::audit::AuditAction;
 use crate::db::Db;
 use crate::error::AppError;
 use crate::tenants::id::TenantId;
 use crate::tenants::store::{self as tenants, NewTenant};
-use sqlx::{AnyExecutor, FromRow};
+use serde_json::json;
+use sqlx::{AnyConnection, AnyExecutor, FromRow};
 
 /// Finds the live (not revoked) agent holding this key hash.
 pub async fn find_by_key_hash<'c>(
@@ -56,23 +59,43 @@ pub async fn list_for_tenant<'c>(
         .collect())
 }
 
-/// Revokes an agent's key (keeping the first revocation time); `false` if there is no such agent.
-/// The next request with the key is refused: keys are looked up on every request.
-pub async fn revoke<'c>(exec: impl AnyExecutor<'c>, agent_id: i64, now: i64) -> Result<bool, sqlx::Error> {
-    let result = sqlx::query("UPDATE agents SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1")
-        .bind(agent_id)
-        .bind(now)
-        .execute(exec)
-        .await?;
-    Ok(result.rows_affected() == 1)
+/// Revokes an agent's key (keeping the first revocation time) in the caller's transaction and
+/// records it; `false` if there is no such agent. The next request with the key is refused.
+pub async fn revoke(conn: &mut AnyConnection, agent_id: i64, actor: &str, now: i64) -> Result<bool, sqlx::Error> {
+    let before: Option<(String, String, Option<i64>)> =
+        sqlx::query_as("SELECT tenant_id, name, revoked_at FROM agents WHERE id = $1")
+            .bind(agent_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    let Some((tenant_id, name, revoked_at)) = before else { return Ok(false) };
+    if revoked_at.is_some() {
+        return Ok(true);
+    }
+    sqlx::query("UPDATE agents SET revoked_at = $2 WHERE id = $1").bind(agent_id).bind(now).execute(&mut *conn).await?;
+    let change = Change {
+        actor,
+        tenant_id: Some(&tenant_id),
+        action: AuditAction::AgentRevoked,
+        old_value: Some(json!({"agent_id": agent_id, "agent_name": name, "revoked_at": null})),
+        new_value: Some(json!({"agent_id": agent_id, "agent_name": name, "revoked_at": now})),
+        at: now,
+    };
+    audit::record(conn, change).await?;
+    Ok(true)
 }
 
 /// Deploys an agent, creating its tenant first when `new_tenant` names one that does not
 /// exist. Both happen in one transaction: a failed deploy leaves no tenant behind.
 /// Asking to set a limit on a tenant that already exists is a conflict, never a silent no-op.
-pub async fn deploy(db: &Db, tenant: NewTenant, agent_name: String, now: i64) -> Result<DeployedAgent, AppError> {
+pub async fn deploy(
+    db: &Db,
+    tenant: NewTenant,
+    agent_name: String,
+    actor: &str,
+    now: i64,
+) -> Result<DeployedAgent, AppError> {
     let mut tx = db.pool.begin().await?;
-    let created = tenants::create(&mut tx, &tenant, now).await?;
+    let created = tenants::create(&mut tx, &tenant, actor, now).await?;
     if !created && tenant.token_limit.is_some() {
         return Err(AppError::Conflict {
             field: Some("token_limit".into()),
@@ -94,6 +117,15 @@ pub async fn deploy(db: &Db, tenant: NewTenant, agent_name: String, now: i64) ->
     .bind(now)
     .fetch_one(&mut *tx)
     .await?;
+    let change = Change {
+        actor,
+        tenant_id: Some(tenant.id.as_str()),
+        action: AuditAction::AgentDeployed,
+        old_value: None,
+        new_value: Some(json!({"agent_id": agent_id, "agent_name": agent_name, "api_key_prefix": key.prefix})),
+        at: now,
+    };
+    audit::record(&mut tx, change).await?;
     tx.commit().await?;
     Ok(DeployedAgent {
         agent_id,

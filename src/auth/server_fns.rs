@@ -104,8 +104,10 @@ pub async fn create_tenant_admin(
     }
     let role = Role::TenantAdmin { tenant_id: tenant.to_string() };
     let hash = super::password::hash(password).await?;
-    let Some(user_id) = super::store::create(&state.db.pool, &username, &hash, &role, state.clock.now_ms()).await?
-    else {
+    let mut tx = state.db.pool.begin().await?;
+    let created = super::store::create(&mut tx, &username, &hash, &role, &admin.username, state.clock.now_ms()).await?;
+    tx.commit().await?;
+    let Some(user_id) = created else {
         return Err(AppError::Conflict {
             field: Some("username".into()),
             message: format!("the user name {username} is taken"),

@@ -1,7 +1,9 @@
 //! Users and failed sign-ins.
 
 use super::model::{CurrentUser, Role};
-use sqlx::{AnyExecutor, FromRow};
+use crate::audit::store::Change;
+use crate::audit::AuditAction;
+use sqlx::{AnyConnection, AnyExecutor, FromRow};
 
 #[derive(Debug, Clone, FromRow)]
 struct UserRow {
@@ -49,19 +51,21 @@ pub async fn credentials<'c>(
     Ok(row.and_then(|r| Some((r.user.into_user()?, r.password_hash))))
 }
 
-/// Inserts a user; `None` when the user name is taken.
-pub async fn create<'c>(
-    exec: impl AnyExecutor<'c>,
+/// Inserts a user in the caller's transaction and records who created it; `None` when the
+/// user name is taken.
+pub async fn create(
+    conn: &mut AnyConnection,
     username: &str,
     password_hash: &str,
     role: &Role,
+    actor: &str,
     now: i64,
 ) -> Result<Option<i64>, sqlx::Error> {
     let tenant_id = match role {
         Role::SystemAdmin => None,
         Role::TenantAdmin { tenant_id } => Some(tenant_id.as_str()),
     };
-    sqlx::query_as::<_, (i64,)>(
+    let created = sqlx::query_as::<_, (i64,)>(
         "INSERT INTO users (username, password_hash, role, tenant_id, created_at) VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (username) DO NOTHING RETURNING id",
     )
@@ -70,9 +74,21 @@ pub async fn create<'c>(
     .bind(role.as_str())
     .bind(tenant_id)
     .bind(now)
-    .fetch_optional(exec)
-    .await
-    .map(|r| r.map(|(id,)| id))
+    .fetch_optional(&mut *conn)
+    .await?
+    .map(|(id,)| id);
+    if created.is_some() {
+        let change = Change {
+            actor,
+            tenant_id,
+            action: AuditAction::UserCreated,
+            old_value: None,
+            new_value: Some(serde_json::json!({"username": username, "role": role.as_str()})),
+            at: now,
+        };
+        crate::audit::store::record(conn, change).await?;
+    }
+    Ok(created)
 }
 
 pub async fn list<'c>(exec: impl AnyExecutor<'c>) -> Result<Vec<CurrentUser>, sqlx::Error> {

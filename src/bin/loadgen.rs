@@ -129,7 +129,7 @@ async fn create_agents(url: &str, n: usize) -> Result<Vec<String>, String> {
             display_name: format!("Bench {i}"),
             token_limit: Some(TokenLimit::new(1 << 50).map_err(|e| e.to_string())?),
         };
-        let agent = tollgate::agents::store::deploy(&db, tenant, "loadgen".into(), now_ms())
+        let agent = tollgate::agents::store::deploy(&db, tenant, "loadgen".into(), "loadgen", now_ms())
             .await
             .map_err(|e| e.to_string())?;
         keys.push(agent.api_key);

@@ -24,9 +24,11 @@ async fn update(tenant_id: &str, limit: Option<super::TokenLimit>) -> Result<(),
     let state = crate::state::app_state()?;
     let admin = crate::auth::guard::require_system_admin(&state).await?;
     let id = TenantId::parse(tenant_id)?;
-    if !store::set_token_limit(&state.db.pool, &id, limit).await? {
+    let mut tx = state.db.pool.begin().await?;
+    if !store::set_token_limit(&mut tx, &id, limit, &admin.username, state.clock.now_ms()).await? {
         return Err(AppError::not_found(format!("No tenant with id {id}")));
     }
+    tx.commit().await?;
     // Checks in this process decide from memory: they must see the new limit from now on.
     state.gate.tenant_changed(&id).await?;
     tracing::info!(by = %admin.username, tenant_id = %id, token_limit = ?limit.map(|l| l.get()), "token limit changed");

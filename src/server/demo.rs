@@ -23,6 +23,8 @@ const DEMO: &[(&str, &str, Option<u64>, i64, &str)] = &[
     ("stark", "Stark Industries", Some(500_000), 412_000, "gpt-4.1-mini"),
 ];
 const EVENTS_PER_TENANT: i64 = 20;
+/// The actor the audit log records for demo data.
+const DEMO_ACTOR: &str = "demo";
 
 /// Demo sign-ins (user name, password, the tenant of a tenant admin), printed by
 /// `tollgate serve --demo`. They exist only in a database loaded with `demo`; never load it
@@ -52,7 +54,7 @@ pub async fn load(db: &Db, now: i64) -> Result<Vec<DeployedAgent>, AppError> {
             display_name: name.to_owned(),
             token_limit: limit.map(TokenLimit::new).transpose()?,
         };
-        let agent = crate::agents::store::deploy(db, tenant, "demo-agent".to_owned(), now).await?;
+        let agent = crate::agents::store::deploy(db, tenant, "demo-agent".to_owned(), DEMO_ACTOR, now).await?;
         let record = tenants::get(&db.pool, &id).await?.ok_or_else(AppError::internal)?;
         let period = record.policy().period_at(now);
         let mut events = Vec::new();
@@ -90,7 +92,9 @@ pub async fn load(db: &Db, now: i64) -> Result<Vec<DeployedAgent>, AppError> {
     for (username, password, tenant) in USERS {
         let role = role_of(tenant);
         let hash = crate::auth::password::hash(password.to_owned()).await?;
-        crate::auth::store::create(&db.pool, username, &hash, &role, now).await?;
+        let mut tx = db.pool.begin().await?;
+        crate::auth::store::create(&mut tx, username, &hash, &role, DEMO_ACTOR, now).await?;
+        tx.commit().await?;
     }
     Ok(deployed)
 }

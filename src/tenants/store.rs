@@ -1,9 +1,12 @@
 //! Tenant rows.
 
+use crate::audit::store::{self as audit, Change};
+use crate::audit::AuditAction;
 use crate::budgets::rules::BudgetConfig;
 use crate::limits::period::DEFAULT_PERIOD_DAYS;
 use crate::limits::{Policy, TokenLimit};
 use crate::tenants::TenantId;
+use serde_json::json;
 use sqlx::{AnyConnection, AnyExecutor, FromRow};
 
 /// A row of `tenants`.
@@ -60,9 +63,9 @@ pub struct NewTenant {
     pub token_limit: Option<TokenLimit>,
 }
 
-/// Inserts the tenant unless its id is taken; `true` when this call created it.
-/// Its first budget period starts now.
-pub async fn create(conn: &mut AnyConnection, tenant: &NewTenant, now: i64) -> Result<bool, sqlx::Error> {
+/// Inserts the tenant unless its id is taken, recording who created it; `true` when this call
+/// created it. Its first budget period starts now.
+pub async fn create(conn: &mut AnyConnection, tenant: &NewTenant, actor: &str, now: i64) -> Result<bool, sqlx::Error> {
     let result = sqlx::query(
         "INSERT INTO tenants (id, display_name, token_limit, period_anchor, period_days, created_at)
          VALUES ($1, $2, $3, $4, $5, $4)
@@ -73,9 +76,23 @@ pub async fn create(conn: &mut AnyConnection, tenant: &NewTenant, now: i64) -> R
     .bind(tenant.token_limit.map(|l| l.get() as i64))
     .bind(now)
     .bind(i64::from(DEFAULT_PERIOD_DAYS))
-    .execute(conn)
+    .execute(&mut *conn)
     .await?;
-    Ok(result.rows_affected() == 1)
+    let created = result.rows_affected() == 1;
+    if created {
+        let new_value =
+            json!({"display_name": tenant.display_name, "token_limit": tenant.token_limit.map(TokenLimit::get)});
+        let change = Change {
+            actor,
+            tenant_id: Some(tenant.id.as_str()),
+            action: AuditAction::TenantCreated,
+            old_value: None,
+            new_value: Some(new_value),
+            at: now,
+        };
+        audit::record(conn, change).await?;
+    }
+    Ok(created)
 }
 
 pub async fn get<'c>(exec: impl AnyExecutor<'c>, id: &TenantId) -> Result<Option<TenantRecord>, sqlx::Error> {
@@ -89,27 +106,42 @@ pub async fn list<'c>(exec: impl AnyExecutor<'c>) -> Result<Vec<TenantRecord>, s
     sqlx::query_as::<_, TenantRecord>("SELECT * FROM tenants ORDER BY id").fetch_all(exec).await
 }
 
-/// Sets (or with `None` clears) the tenant's token limit; `false` when there is no such tenant.
-pub async fn set_token_limit<'c>(
-    exec: impl AnyExecutor<'c>,
+/// Sets (or with `None` clears) the tenant's token limit in the caller's transaction and
+/// records the change; `false` when there is no such tenant.
+pub async fn set_token_limit(
+    conn: &mut AnyConnection,
     id: &TenantId,
     token_limit: Option<TokenLimit>,
+    actor: &str,
+    now: i64,
 ) -> Result<bool, sqlx::Error> {
-    let result = sqlx::query("UPDATE tenants SET token_limit = $2 WHERE id = $1")
+    let Some(before) = get(&mut *conn, id).await? else { return Ok(false) };
+    sqlx::query("UPDATE tenants SET token_limit = $2 WHERE id = $1")
         .bind(id.as_str())
         .bind(token_limit.map(|l| l.get() as i64))
-        .execute(exec)
+        .execute(&mut *conn)
         .await?;
-    Ok(result.rows_affected() == 1)
+    let change = Change {
+        actor,
+        tenant_id: Some(id.as_str()),
+        action: AuditAction::TokenLimitChanged,
+        old_value: Some(json!({"token_limit": before.token_limit})),
+        new_value: Some(json!({"token_limit": token_limit.map(TokenLimit::get)})),
+        at: now,
+    };
+    audit::record(conn, change).await?;
+    Ok(true)
 }
 
-/// Sets (or with `None` removes) a tenant's budget in the caller's transaction and returns
-/// the row as it was, or `None` when there is no such tenant. A new budget, or one with
-/// another duration, re-anchors the period at `now`: a new period starts from zero.
+/// Sets (or with `None` removes) a tenant's budget in the caller's transaction, records the
+/// change, and returns the row as it was, or `None` when there is no such tenant. A new
+/// budget, or one with another duration, re-anchors the period at `now`: a new period starts
+/// from zero.
 pub async fn set_budget(
     conn: &mut AnyConnection,
     id: &TenantId,
     budget: Option<&BudgetConfig>,
+    actor: &str,
     now: i64,
 ) -> Result<Option<TenantRecord>, sqlx::Error> {
     let Some(before) = get(&mut *conn, id).await? else { return Ok(None) };
@@ -132,5 +164,24 @@ pub async fn set_budget(
     .bind(days)
     .execute(&mut *conn)
     .await?;
+    let change = Change {
+        actor,
+        tenant_id: Some(id.as_str()),
+        action: AuditAction::BudgetConfigUpdated,
+        old_value: before.budget().as_ref().map(budget_json),
+        new_value: budget.map(budget_json),
+        at: now,
+    };
+    audit::record(conn, change).await?;
     Ok(Some(before))
+}
+
+/// A budget as the audit log records it.
+fn budget_json(b: &BudgetConfig) -> serde_json::Value {
+    json!({
+        "max_budget_usd": crate::usage::report::micros_to_usd(b.max_budget_micros),
+        "alert_threshold_pct": b.alert_threshold_pct,
+        "grace_threshold_pct": b.grace_threshold_pct,
+        "budget_duration": b.budget_duration.as_str(),
+    })
 }

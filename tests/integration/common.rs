@@ -150,7 +150,8 @@ impl TestApp {
     /// Creates a console user directly in the store.
     pub async fn add_user(&self, username: &str, password: &str, role: Role) {
         let hash = tollgate::auth::password::hash(password.to_owned()).await.expect("hash");
-        tollgate::auth::store::create(&self.state.db.pool, username, &hash, &role, T0)
+        let mut conn = self.state.db.pool.acquire().await.expect("connection");
+        tollgate::auth::store::create(&mut conn, username, &hash, &role, "test", T0)
             .await
             .expect("create user")
             .expect("user name free");
@@ -177,7 +178,7 @@ impl TestApp {
             display_name: id.to_owned(),
             token_limit: token_limit.map(|l| TokenLimit::new(l).expect("valid limit")),
         };
-        tollgate::agents::store::deploy(&self.state.db, tenant, "test-agent".into(), self.state.clock.now_ms())
+        tollgate::agents::store::deploy(&self.state.db, tenant, "test-agent".into(), "test", self.state.clock.now_ms())
             .await
             .expect("deploy")
             .api_key
@@ -196,7 +197,7 @@ impl TestApp {
         let config = BudgetConfig::parse(&form).expect("valid budget");
         let id = TenantId::parse(id).expect("id");
         let mut tx = self.state.db.pool.begin().await.expect("tx");
-        tollgate::tenants::store::set_budget(&mut tx, &id, Some(&config), self.state.clock.now_ms())
+        tollgate::tenants::store::set_budget(&mut tx, &id, Some(&config), "test", self.state.clock.now_ms())
             .await
             .expect("set budget")
             .expect("tenant exists");

@@ -181,7 +181,7 @@ async fn list_usage_pages_through_many_tenants() {
                 display_name: format!("Tenant {i}"),
                 token_limit: None,
             };
-            tollgate::tenants::store::create(&mut conn, &tenant, 0).await.expect("create");
+            tollgate::tenants::store::create(&mut conn, &tenant, "test", 0).await.expect("create");
         }
         drop(conn);
         let (_, page) = app.server_fn_get("list_usage", &query("", "tenant_id", false, 3)).await;

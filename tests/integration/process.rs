@@ -62,7 +62,8 @@ pub async fn tenant_with_agent(database_url: &str, id: &str, token_limit: Option
         token_limit: token_limit.map(|l| TokenLimit::new(l).expect("limit")),
     };
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
-    let key = tollgate::agents::store::deploy(&db, tenant, "proc-agent".into(), now).await.expect("deploy").api_key;
+    let key =
+        tollgate::agents::store::deploy(&db, tenant, "proc-agent".into(), "test", now).await.expect("deploy").api_key;
     db.pool.close().await;
     key
 }

@@ -1,5 +1,6 @@
 //! `tollgate agent create`.
 
+use super::CLI_ACTOR;
 use crate::db::Db;
 use crate::tenants::store::{self as tenants, NewTenant};
 use crate::tenants::TenantId;
@@ -20,7 +21,7 @@ pub async fn run(db: &Db, cmd: AgentCommand, now: i64) -> anyhow::Result<()> {
         bail!("no tenant with id {id}; create it first with `tollgate tenant create {id}`");
     }
     let tenant = NewTenant { display_name: id.to_string(), id, token_limit: None };
-    let agent = crate::agents::store::deploy(db, tenant, agent_name, now).await?;
+    let agent = crate::agents::store::deploy(db, tenant, agent_name, CLI_ACTOR, now).await?;
     println!("agent {} created for tenant {}", agent.agent_id, agent.tenant_id);
     println!("API key (shown only now): {}", agent.api_key);
     Ok(())

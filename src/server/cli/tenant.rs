@@ -1,5 +1,6 @@
 //! `tollgate tenant create|list|set-limit`.
 
+use super::CLI_ACTOR;
 use crate::db::Db;
 use crate::limits::{parse_optional_limit, TokenLimit};
 use crate::tenants::store::{self as tenants, NewTenant};
@@ -31,11 +32,12 @@ pub async fn run(db: &Db, cmd: TenantCommand, now: i64) -> anyhow::Result<()> {
             let id = TenantId::parse(&id)?;
             let token_limit = parse_optional_limit(token_limit.as_deref().unwrap_or_default())?;
             let display_name = crate::validation::short_text("name", name.as_deref().unwrap_or(id.as_str()), 100)?;
-            let mut conn = db.pool.acquire().await?;
+            let mut tx = db.pool.begin().await?;
             let tenant = NewTenant { id: id.clone(), display_name, token_limit };
-            if !tenants::create(&mut conn, &tenant, now).await? {
+            if !tenants::create(&mut tx, &tenant, CLI_ACTOR, now).await? {
                 bail!("tenant {id} already exists");
             }
+            tx.commit().await?;
             println!("tenant {id} created");
         }
         TenantCommand::List => {
@@ -52,9 +54,11 @@ pub async fn run(db: &Db, cmd: TenantCommand, now: i64) -> anyhow::Result<()> {
             } else {
                 Some(TokenLimit::parse(&token_limit)?)
             };
-            if !tenants::set_token_limit(&db.pool, &id, limit).await? {
+            let mut tx = db.pool.begin().await?;
+            if !tenants::set_token_limit(&mut tx, &id, limit, CLI_ACTOR, now).await? {
                 bail!("no tenant with id {id}");
             }
+            tx.commit().await?;
             println!("tenant {id}: token limit {}", limit.map_or("No Limit".to_owned(), |l| l.to_string()));
         }
     }

@@ -48,7 +48,7 @@ pub async fn run(db: &Db, cmd: UserCommand, now: i64) -> anyhow::Result<()> {
                 use rand::distr::{Alphanumeric, SampleString};
                 (Alphanumeric.sample_string(&mut rand::rng(), 20), true)
             };
-            if !create(db, &username, &password, &role, now).await? {
+            if !create(db, &username, &password, &role, super::CLI_ACTOR, now).await? {
                 bail!("user {username} already exists");
             }
             println!("user {username} created ({})", role.label());
@@ -66,10 +66,13 @@ pub async fn run(db: &Db, cmd: UserCommand, now: i64) -> anyhow::Result<()> {
 }
 
 /// Creates a user after checking the password rule; `false` when the name is taken.
-async fn create(db: &Db, username: &str, password: &str, role: &Role, now: i64) -> anyhow::Result<bool> {
+async fn create(db: &Db, username: &str, password: &str, role: &Role, actor: &str, now: i64) -> anyhow::Result<bool> {
     check_new_password(password)?;
     let hash = crate::auth::password::hash(password.to_owned()).await?;
-    Ok(crate::auth::store::create(&db.pool, username, &hash, role, now).await?.is_some())
+    let mut tx = db.pool.begin().await?;
+    let created = crate::auth::store::create(&mut tx, username, &hash, role, actor, now).await?.is_some();
+    tx.commit().await?;
+    Ok(created)
 }
 
 /// Creates the first system admin from `username:password` when there are no users yet.
@@ -81,7 +84,7 @@ pub async fn bootstrap_admin(db: &Db, spec: &str, now: i64) -> anyhow::Result<()
         bail!("TOLLGATE_BOOTSTRAP_ADMIN must be username:password");
     };
     let username = parse_username(name)?;
-    create(db, &username, password, &Role::SystemAdmin, now).await?;
+    create(db, &username, password, &Role::SystemAdmin, "bootstrap", now).await?;
     println!("bootstrap: system admin {username} created");
     Ok(())
 }

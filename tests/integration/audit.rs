@@ -1,0 +1,126 @@
+//! The audit log: every change is recorded with who, what, before and after, in the change's
+//! own transaction; readers see only what their role allows. On both backends.
+
+use crate::common::{on_each_backend, TestApp};
+use serde_json::Value;
+use tollgate::auth::Role;
+
+/// The tenant's audit entries (newest first) as (action, old, new) with the values parsed.
+async fn entries(app: &TestApp, tenant: &str) -> Vec<(String, Value, Value)> {
+    let (status, page) = app.server_fn_get("list_audit", &format!("tenant_id={tenant}")).await;
+    assert_eq!(status, 200, "{page}");
+    page["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| {
+            let parse = |v: &Value| v.as_str().map_or(Value::Null, |s| serde_json::from_str(s).expect("json value"));
+            (e["action"].as_str().expect("action").to_owned(), parse(&e["old_value"]), parse(&e["new_value"]))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn every_change_is_recorded_with_who_before_and_after() {
+    on_each_backend(|app| async move {
+        let (status, deployed) = app
+            .server_fn("deploy_agent", &[("agent_name", "bot"), ("tenant_id", "audited"), ("token_limit", "1000")])
+            .await;
+        assert_eq!(status, 200, "{deployed}");
+        let agent_id = deployed["agent_id"].as_i64().expect("agent id").to_string();
+        app.server_fn("set_token_limit", &[("tenant_id", "audited"), ("token_limit", "500")]).await;
+        app.server_fn("clear_token_limit", &[("tenant_id", "audited")]).await;
+        app.server_fn("revoke_agent", &[("agent_id", &agent_id)]).await;
+        app.server_fn(
+            "create_tenant_admin",
+            &[("username", "aud-admin"), ("tenant_id", "audited"), ("password", "a-long-password")],
+        )
+        .await;
+
+        let log = entries(&app, "audited").await;
+        let actions: Vec<&str> = log.iter().map(|(a, _, _)| a.as_str()).collect();
+        assert_eq!(
+            actions,
+            [
+                "user_created",
+                "agent_revoked",
+                "token_limit_changed",
+                "token_limit_changed",
+                "agent_deployed",
+                "tenant_created"
+            ]
+        );
+        assert_eq!(log[2].1["token_limit"], 500, "cleared: from 500");
+        assert_eq!(log[2].2["token_limit"], Value::Null, "to No Limit");
+        assert_eq!((log[3].1["token_limit"].clone(), log[3].2["token_limit"].clone()), (1000.into(), 500.into()));
+        assert_eq!(log[1].2["revoked_at"].is_i64(), true);
+        assert_eq!(log[5].2["token_limit"], 1000);
+        let (_, page) = app.server_fn_get("list_audit", "tenant_id=audited").await;
+        assert!(page["entries"].as_array().expect("entries").iter().all(|e| e["actor"] == "root"), "{page}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_refused_change_leaves_no_entry() {
+    on_each_backend(|app| async move {
+        app.tenant_with_agent("steady", Some(100)).await;
+        let before = entries(&app, "steady").await.len();
+        let (status, _) = app.server_fn("set_token_limit", &[("tenant_id", "steady"), ("token_limit", "0")]).await;
+        assert_eq!(status, 422);
+        let (status, _) = app.server_fn("set_token_limit", &[("tenant_id", "nobody"), ("token_limit", "5")]).await;
+        assert_eq!(status, 404);
+        let (status, _) = app.server_fn("revoke_agent", &[("agent_id", "999999")]).await;
+        assert_eq!(status, 404);
+        assert_eq!(entries(&app, "steady").await.len(), before);
+        let (_, all) = app.server_fn_get("list_audit", "tenant_id=").await;
+        assert!(all["entries"].as_array().expect("entries").iter().all(|e| e["tenant_id"] != "nobody"));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn tenant_admins_read_only_their_own_tenants_log() {
+    on_each_backend(|app| async move {
+        app.tenant_with_agent("mine", Some(10)).await;
+        app.tenant_with_agent("theirs", Some(10)).await;
+        app.add_user("mine-admin", "mine-password", Role::TenantAdmin { tenant_id: "mine".into() }).await;
+        let client = app.signed_in("mine-admin", "mine-password").await;
+        let (status, page) = app.server_fn_get_as(&client, "list_audit", "tenant_id=mine").await;
+        assert_eq!(status, 200, "{page}");
+        assert!(!page["entries"].as_array().expect("entries").is_empty());
+        let (status, _) = app.server_fn_get_as(&client, "list_audit", "tenant_id=theirs").await;
+        assert_eq!(status, 404, "another tenant's log answers like a missing tenant");
+        let (status, _) = app.server_fn_get_as(&client, "list_audit", "tenant_id=").await;
+        assert_eq!(status, 403, "the whole log is for system admins");
+        let (status, _) = app.server_fn_get_as(&app.client, "list_audit", "tenant_id=mine").await;
+        assert_eq!(status, 401);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_log_pages_by_cursor_newest_first() {
+    on_each_backend(|app| async move {
+        app.tenant_with_agent("busy-log", None).await;
+        for limit in 1..=30 {
+            let (status, _) = app
+                .server_fn("set_token_limit", &[("tenant_id", "busy-log"), ("token_limit", &limit.to_string())])
+                .await;
+            assert_eq!(status, 200);
+        }
+        let (_, first) = app.server_fn_get("list_audit", "tenant_id=busy-log").await;
+        let first_entries = first["entries"].as_array().expect("entries");
+        assert_eq!(first_entries.len(), 25);
+        assert!(first_entries[0]["new_value"].as_str().is_some_and(|v| v.contains("30")));
+        let before = first["next_before"].as_i64().expect("a next page");
+        let (_, second) = app.server_fn_get("list_audit", &format!("tenant_id=busy-log&before={before}")).await;
+        let second_entries = second["entries"].as_array().expect("entries");
+        // 30 limit changes + tenant_created + agent_deployed = 32 entries.
+        assert_eq!(second_entries.len(), 7);
+        assert_eq!(second["next_before"], Value::Null);
+        let ids: Vec<i64> = first_entries.iter().chain(second_entries).map(|e| e["id"].as_i64().expect("id")).collect();
+        assert!(ids.windows(2).all(|w| w[0] > w[1]), "newest first, no overlap: {ids:?}");
+    })
+    .await;
+}
