@@ -66,6 +66,16 @@ pub struct AuditPage {
     pub next_before: Option<i64>,
 }
 
+/// The actors of changes not made by a console user.
+pub mod actors {
+    /// The `tollgate` command line.
+    pub const CLI: &str = "cli";
+    /// `TOLLGATE_BOOTSTRAP_ADMIN` at start-up.
+    pub const BOOTSTRAP: &str = "bootstrap";
+    /// Demo data.
+    pub const DEMO: &str = "demo";
+}
+
 /// Entries per page.
 pub const AUDIT_PAGE_SIZE: u32 = 25;
 

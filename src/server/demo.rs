@@ -23,8 +23,7 @@ const DEMO: &[(&str, &str, Option<u64>, i64, &str)] = &[
     ("stark", "Stark Industries", Some(500_000), 412_000, "gpt-4.1-mini"),
 ];
 const EVENTS_PER_TENANT: i64 = 20;
-/// The actor the audit log records for demo data.
-const DEMO_ACTOR: &str = "demo";
+use crate::audit::actors::DEMO as DEMO_ACTOR;
 
 /// Demo sign-ins (user name, password, the tenant of a tenant admin), printed by
 /// `tollgate serve --demo`. They exist only in a database loaded with `demo`; never load it

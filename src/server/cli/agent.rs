@@ -1,6 +1,6 @@
 //! `tollgate agent create`.
 
-use super::CLI_ACTOR;
+use crate::audit::actors::CLI as CLI_ACTOR;
 use crate::db::Db;
 use crate::tenants::store::{self as tenants, NewTenant};
 use crate::tenants::TenantId;

@@ -1,9 +1,6 @@
 //! The `tollgate` command line, one file per command. Every flag has an environment fallback;
 //! every command reports failure the same way (`error: …` on stderr, exit code 1).
 
-/// The actor the audit log records for changes made with the command line.
-pub const CLI_ACTOR: &str = "cli";
-
 mod agent;
 mod tenant;
 pub mod user;

@@ -1,6 +1,6 @@
 //! `tollgate tenant create|list|set-limit`.
 
-use super::CLI_ACTOR;
+use crate::audit::actors::CLI as CLI_ACTOR;
 use crate::db::Db;
 use crate::limits::{parse_optional_limit, TokenLimit};
 use crate::tenants::store::{self as tenants, NewTenant};

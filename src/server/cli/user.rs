@@ -1,5 +1,6 @@
 //! `tollgate user create|list`, and the bootstrap admin of `serve`.
 
+use crate::audit::actors;
 use crate::auth::model::{check_new_password, parse_username, Role};
 use crate::db::Db;
 use crate::tenants::store as tenants;
@@ -48,7 +49,7 @@ pub async fn run(db: &Db, cmd: UserCommand, now: i64) -> anyhow::Result<()> {
                 use rand::distr::{Alphanumeric, SampleString};
                 (Alphanumeric.sample_string(&mut rand::rng(), 20), true)
             };
-            if !create(db, &username, &password, &role, super::CLI_ACTOR, now).await? {
+            if !create(db, &username, &password, &role, actors::CLI, now).await? {
                 bail!("user {username} already exists");
             }
             println!("user {username} created ({})", role.label());
@@ -84,7 +85,7 @@ pub async fn bootstrap_admin(db: &Db, spec: &str, now: i64) -> anyhow::Result<()
         bail!("TOLLGATE_BOOTSTRAP_ADMIN must be username:password");
     };
     let username = parse_username(name)?;
-    create(db, &username, password, &Role::SystemAdmin, "bootstrap", now).await?;
+    create(db, &username, password, &Role::SystemAdmin, actors::BOOTSTRAP, now).await?;
     println!("bootstrap: system admin {username} created");
     Ok(())
 }
