@@ -7,6 +7,7 @@
 
 pub mod admin;
 pub mod agents;
+pub mod alerts;
 pub mod app;
 pub mod audit;
 pub mod auth;

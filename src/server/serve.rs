@@ -2,6 +2,7 @@
 //! writer commit what it has accepted before exiting.
 
 use super::cli::user::bootstrap_admin;
+use crate::alerts::notifier::WebhookConfig;
 use crate::clock::Clock;
 use crate::db::Db;
 use crate::enforce::{Gate, GateConfig};
@@ -34,6 +35,9 @@ pub struct ServeArgs {
     /// `username:password` of a system admin to create on start when there are no users yet.
     #[arg(long, env = "TOLLGATE_BOOTSTRAP_ADMIN", hide_env_values = true)]
     pub bootstrap_admin: Option<String>,
+    /// POST every budget alert as JSON to this URL (retried with back-off until accepted).
+    #[arg(long, env = "TOLLGATE_ALERT_WEBHOOK_URL")]
+    pub alert_webhook_url: Option<String>,
 }
 
 impl ServeArgs {
@@ -74,8 +78,17 @@ pub async fn serve(db: Db, args: ServeArgs) -> anyhow::Result<()> {
         prices: Arc::new(PriceTable::built_in()),
     };
     let (gate, gate_tasks) = Gate::start(db.clone(), clock.clone(), config);
-    let state =
-        AppState::new(AppParts { leptos_options, db: db.clone(), gate, clock, secure_cookies: args.secure_cookies });
+    let state = AppState::new(AppParts {
+        leptos_options,
+        db: db.clone(),
+        gate,
+        clock: clock.clone(),
+        secure_cookies: args.secure_cookies,
+    });
+    let alerts = args
+        .alert_webhook_url
+        .as_deref()
+        .map(|url| crate::alerts::notifier::spawn(db.clone(), clock.clone(), WebhookConfig::new(url)));
     let sessions = tokio::spawn(delete_expired_sessions(db));
     let listener =
         tokio::net::TcpListener::bind(args.addr).await.with_context(|| format!("cannot listen on {}", args.addr))?;
@@ -85,6 +98,9 @@ pub async fn serve(db: Db, args: ServeArgs) -> anyhow::Result<()> {
     // The router (and with it the last gate handle) is gone: the writer drains its queue and
     // stops, and every accepted report is committed.
     sessions.abort();
+    if let Some(alerts) = alerts {
+        alerts.abort();
+    }
     gate_tasks.finish().await;
     Ok(())
 }

@@ -5,7 +5,7 @@
 
 use super::pricing::CostSource;
 use super::report::{micros_to_usd, ReportResult, UsageReport};
-use crate::budgets::rules::BudgetConfig;
+use crate::budgets::rules::{AlertKind, BudgetConfig};
 use crate::limits::period::rfc3339;
 use crate::tenants::TenantId;
 use std::collections::HashMap;
@@ -193,6 +193,46 @@ pub fn plan<'a>(events: &'a [NewEvent], before: &HashMap<CounterKey<'a>, Counter
     Plan { outcomes, fresh, gains, totals }
 }
 
+/// A budget alert a batch has reached: the store inserts it unless this tenant's period
+/// already has one of its kind (each kind fires at most once per tenant per period).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReachedAlert<'a> {
+    pub key: CounterKey<'a>,
+    pub kind: AlertKind,
+    pub budget: BudgetConfig,
+    /// The spend after the batch, micro-USD.
+    pub spend_micros: i64,
+    /// The newest event's time in the batch.
+    pub at: i64,
+}
+
+impl<'a> Plan<'a> {
+    /// The alerts reached by the counters this batch moved, judged by each tenant's budget as
+    /// its newest event carried it and the spend after the batch.
+    pub fn alerts(&self, events: &'a [NewEvent]) -> Vec<ReachedAlert<'a>> {
+        let mut newest: HashMap<CounterKey<'a>, &NewEvent> = HashMap::new();
+        for &i in &self.fresh {
+            let e = &events[i];
+            let slot = newest.entry(e.counter_key()).or_insert(e);
+            if e.occurred_at >= slot.occurred_at {
+                *slot = e;
+            }
+        }
+        let mut reached = Vec::new();
+        for (key, _) in &self.gains {
+            let Some(e) = newest.get(key) else { continue };
+            let Some(budget) = e.budget else { continue };
+            let spend = self.totals.get(key).map_or(0, |c| c.cost_micros);
+            let elapsed = e.occurred_at - key.period_start;
+            let period = e.resets_at - key.period_start;
+            for kind in budget.alerts_reached(spend, elapsed, period) {
+                reached.push(ReachedAlert { key: *key, kind, budget, spend_micros: spend, at: e.occurred_at });
+            }
+        }
+        reached
+    }
+}
+
 impl Plan<'_> {
     /// Each tenant's newest period's total after the batch: what the local ledgers take.
     pub fn committed_totals(&self) -> HashMap<TenantId, CommittedTotal> {
@@ -267,6 +307,25 @@ mod tests {
         let p = plan(&events, &HashMap::new(), &seen);
         assert_eq!(p.outcomes, [Recorded { recorded: false, result: stored }]);
         assert!(p.fresh.is_empty() && p.gains.is_empty());
+    }
+
+    #[test]
+    fn a_batch_reaches_the_alerts_of_its_spend() {
+        let budget = BudgetConfig::parse(&crate::budgets::rules::BudgetForm::of(None)).expect("defaults");
+        let mut events = vec![event("a", "1", 0, 0, 0), event("a", "2", 0, 0, 0), event("b", "1", 0, 0, 0)];
+        for e in &mut events {
+            e.budget = Some(budget);
+        }
+        events[0].report.cost_micros = 300_000_000; // $300 of $500: ok
+        events[1].report.cost_micros = 110_000_000; // $410: 82 %, past the alert threshold
+        events[2].report.cost_micros = 600_000_000; // b: $600, 120 %: blocked
+        let p = plan(&events, &HashMap::new(), &HashMap::new());
+        let mut kinds: Vec<(&str, AlertKind)> = p.alerts(&events).iter().map(|a| (a.key.tenant_id, a.kind)).collect();
+        kinds.sort();
+        use AlertKind::*;
+        assert_eq!(kinds, [("a", Threshold), ("b", Threshold), ("b", Exceeded), ("b", Blocked)]);
+        let replay = plan(&events[..1], &HashMap::new(), &HashMap::from([(events[0].event_key(), None)]));
+        assert!(replay.alerts(&events[..1]).is_empty(), "a replay moves nothing, so reaches nothing");
     }
 
     #[test]

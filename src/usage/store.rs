@@ -1,6 +1,6 @@
 //! Usage events and per-period counters. A batch of reports is recorded in one transaction, in
 //! named steps: lock the counter rows, find the ids seen before, plan (pure, `batch.rs`),
-//! insert the new events, add the gains to the counters.
+//! insert the new events, add the gains to the counters, store the budget alerts reached.
 
 use super::batch::{counter_keys, plan, CommittedTotal, CounterKey, Counters, EventKey, NewEvent, Recorded, Seen};
 use super::model::{SortKey, UsagePage, UsageQuery, UsageRow, PAGE_SIZE};
@@ -54,6 +54,7 @@ pub async fn record_batch(
     let plan = plan(events, &before, &seen);
     insert_events(conn, events, &plan.fresh, &plan.outcomes).await?;
     add_gains(conn, &plan.gains, &plan.totals).await?;
+    crate::alerts::store::insert_reached(conn, &plan.alerts(events)).await?;
     let committed = plan.committed_totals();
     Ok((plan.outcomes, committed))
 }

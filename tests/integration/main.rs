@@ -2,6 +2,7 @@
 //! PostgreSQL database (a fresh one per test). Every test runs on both backends.
 
 mod agent_api;
+mod alerts;
 mod audit;
 mod auth;
 mod budgets;
