@@ -23,7 +23,7 @@ PURE = [
     "validation.rs", "format.rs", "clock.rs", "tenants/id.rs", "auth/model.rs",
     "limits/rules.rs", "limits/period.rs", "limits/policy.rs",
     "usage/report.rs", "usage/pricing.rs", "usage/batch.rs", "usage/model.rs",
-    "enforce/admission.rs", "enforce/ledger.rs", "budgets/rules.rs",
+    "enforce/admission.rs", "enforce/ledger.rs", "budgets/rules.rs", "budgets/trend.rs",
 ]
 IMPURE_CRATES = ["sqlx", "axum", "tokio", "leptos", "leptos_axum", "leptos_router", "leptos_meta",
                  "tower_sessions", "tower_http", "hyper", "reqwest", "web_sys", "wasm_bindgen"]

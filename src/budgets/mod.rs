@@ -2,5 +2,6 @@
 //! projection), the tenant budget page and the server functions behind it.
 
 pub mod rules;
+pub mod trend;
 
 pub use rules::{AlertKind, BudgetConfig, BudgetDuration, BudgetForm, BudgetState};

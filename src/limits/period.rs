@@ -60,6 +60,10 @@ mod tests {
         assert_eq!(seconds_until(0, 1_001), 2);
         assert_eq!(days_until(0, DAY_MS + 1), 2);
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        // 2024-01-31 + 30 days crosses the leap day: 2024-03-01.
+        let jan31 = 1_706_659_200_000;
+        assert_eq!(crate::format::format_date(current_period(jan31, 30, jan31).resets_at), "2024-03-01");
+        assert_eq!(crate::format::format_date(current_period(jan31, 90, jan31).resets_at), "2024-04-30");
     }
 
     proptest! {
@@ -76,6 +80,23 @@ mod tests {
             prop_assert_eq!(p.resets_at - p.start, duration);
             prop_assert_eq!((p.resets_at - anchor) % duration, 0);
             prop_assert!(p.resets_at > anchor, "resets_at is anchor + k·duration with k >= 1");
+        }
+
+        /// Reset dates for every budget duration, with anchors across month ends and leap years
+        /// (2023–2030), against chrono's calendar: the reset is the anchor's date and time plus
+        /// (k + 1) × duration days, where k periods have passed.
+        #[test]
+        fn reset_dates_follow_the_calendar(anchor_s in 1_672_531_200i64..1_924_992_000, days in prop::sample::select(vec![30u32, 60, 90]),
+                                           k in 0i64..12, into in 0i64..86_400 * 30) {
+            use chrono::{DateTime, Days};
+            let anchor = anchor_s * 1000;
+            let into_ms = (into * 1000) % (i64::from(days) * DAY_MS);
+            let now = anchor + k * i64::from(days) * DAY_MS + into_ms;
+            let p = current_period(anchor, days, now);
+            let anchor_time = DateTime::from_timestamp_millis(anchor).expect("instant");
+            let expected = anchor_time.checked_add_days(Days::new((k as u64 + 1) * u64::from(days))).expect("date");
+            prop_assert_eq!(p.resets_at, expected.timestamp_millis());
+            prop_assert_eq!(crate::format::format_date(p.resets_at), expected.format("%Y-%m-%d").to_string());
         }
 
         #[test]
