@@ -22,7 +22,7 @@ SRC = Path(__file__).resolve().parent.parent / "src"
 PURE = [
     "validation.rs", "format.rs", "clock.rs", "tenants/id.rs", "auth/model.rs",
     "limits/rules.rs", "limits/period.rs", "limits/policy.rs",
-    "usage/report.rs", "usage/pricing.rs", "usage/batch.rs", "usage/model.rs",
+    "usage/report.rs", "usage/pricing.rs", "usage/price_file.rs", "usage/batch.rs", "usage/model.rs",
     "enforce/admission.rs", "enforce/ledger.rs", "budgets/rules.rs", "budgets/trend.rs",
 ]
 IMPURE_CRATES = ["sqlx", "axum", "tokio", "leptos", "leptos_axum", "leptos_router", "leptos_meta",

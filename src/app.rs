@@ -2,6 +2,7 @@
 
 use crate::admin::AdminPage;
 use crate::auth::pages::{ProtectedLayout, SignInPage};
+use crate::budgets::page::BudgetPage;
 use crate::tenants::page::TenantPage;
 use crate::usage::table::UsagePage;
 use leptos::prelude::*;
@@ -49,6 +50,7 @@ pub fn App() -> impl IntoView {
                 <ParentRoute path=path!("") view=ProtectedLayout ssr=SsrMode::Async>
                     <Route path=path!("") view={Lazy::<UsageRoute>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("tenants/:tenant_id") view={Lazy::<TenantRoute>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("tenants/:tenant_id/budget") view={Lazy::<BudgetRoute>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("admin") view={Lazy::<AdminRoute>::new()} ssr=SsrMode::Async/>
                 </ParentRoute>
             </Routes>
@@ -82,6 +84,7 @@ lazy_pages! {
     SignInRoute => SignInPage,
     UsageRoute => UsagePage,
     TenantRoute => TenantPage,
+    BudgetRoute => BudgetPage,
     AdminRoute => AdminPage,
 }
 

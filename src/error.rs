@@ -37,6 +37,9 @@ pub enum AppError {
     /// A dependency is down or overloaded; retrying later may work (503).
     #[error("{message}")]
     Unavailable { message: String },
+    /// A service Tollgate depends on (LiteLLM) refused or failed the change (502).
+    #[error("{message}")]
+    BadGateway { message: String },
 }
 
 impl AppError {
@@ -76,6 +79,7 @@ impl AppError {
             Self::RateLimited { .. } => 429,
             Self::Internal { .. } => 500,
             Self::Unavailable { .. } => 503,
+            Self::BadGateway { .. } => 502,
         }
     }
 

@@ -1,5 +1,6 @@
 //! What every handler and server function shares: the database, the gate, the clock.
 
+use crate::budgets::litellm::LiteLlm;
 use crate::clock::Clock;
 use crate::db::Db;
 use crate::enforce::Gate;
@@ -40,6 +41,8 @@ pub struct AppParts {
     pub clock: Clock,
     /// Mark the session cookie `Secure` (set when users reach the console over HTTPS).
     pub secure_cookies: bool,
+    /// LiteLLM's admin API, when configured: budgets are kept in step with virtual keys.
+    pub litellm: Option<LiteLlm>,
 }
 
 /// The server function's view of the state.

@@ -8,7 +8,10 @@
 //! - `noop`: `GET /healthz`, the same-run baseline of a route that does nothing;
 //! - `check`: `POST /api/agent/usage/check` without an estimate;
 //! - `check-reserve`: the check with `estimated_tokens`, which reserves;
-//! - `report`: `POST /api/agent/usage/report` with a new event id each time.
+//! - `report`: `POST /api/agent/usage/report` with a new event id each time;
+//! - `budget-check` and `budget-report`: the same check (with the model, so the estimate's
+//!   cost is reserved too) and report against tenants that also have a USD budget, so the
+//!   budget's cost is the difference to `check-reserve` and `report` in the same run.
 //!
 //! After `report` the server is killed with SIGKILL and the events are counted in the
 //! database: every acknowledged report must be there (durable on commit).
@@ -30,6 +33,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tollgate::budgets::{BudgetConfig, BudgetDuration};
 use tollgate::db::{Db, DbOptions};
 use tollgate::limits::TokenLimit;
 use tollgate::tenants::store::NewTenant;
@@ -47,8 +51,8 @@ struct Args {
     /// Measured seconds per scenario (after one second of warm-up).
     #[arg(long, default_value_t = 10)]
     seconds: u64,
-    /// Comma-separated scenarios: noop, check, check-reserve, report.
-    #[arg(long, default_value = "noop,check,check-reserve,report")]
+    /// Comma-separated scenarios: noop, check, check-reserve, report, budget-check, budget-report.
+    #[arg(long, default_value = "noop,check,check-reserve,report,budget-check,budget-report")]
     scenarios: String,
     /// `sqlite` or `postgres`.
     #[arg(long, default_value = "sqlite")]
@@ -119,19 +123,34 @@ impl BenchDb {
     }
 }
 
-/// Creates `n` tenants with a limit no run reaches, one agent each; returns their keys.
-async fn create_agents(url: &str, n: usize) -> Result<Vec<String>, String> {
+/// Creates `n` tenants with a token limit no run reaches (and, with `budget`, a USD budget no
+/// run reaches either), one agent each; returns their keys.
+async fn create_agents(url: &str, n: usize, budget: bool) -> Result<Vec<String>, String> {
     let db = Db::connect(&DbOptions::new(url)).await.map_err(|e| e.to_string())?;
     let mut keys = Vec::with_capacity(n);
+    let prefix = if budget { "bench-budget" } else { "bench" };
     for i in 0..n {
+        let id = TenantId::parse(&format!("{prefix}-{i}")).map_err(|e| e.to_string())?;
         let tenant = NewTenant {
-            id: TenantId::parse(&format!("bench-{i}")).map_err(|e| e.to_string())?,
+            id: id.clone(),
             display_name: format!("Bench {i}"),
             token_limit: Some(TokenLimit::new(1 << 50).map_err(|e| e.to_string())?),
         };
         let agent = tollgate::agents::store::deploy(&db, tenant, "loadgen".into(), "loadgen", now_ms())
             .await
             .map_err(|e| e.to_string())?;
+        if budget {
+            let config = BudgetConfig {
+                max_budget_micros: 1_000_000_000 * 1_000_000,
+                alert_threshold_pct: 80,
+                grace_threshold_pct: 110,
+                budget_duration: BudgetDuration::Days30,
+            };
+            let mut conn = db.pool.acquire().await.map_err(|e| e.to_string())?;
+            tollgate::tenants::store::set_budget(&mut conn, &id, Some(&config), "loadgen", now_ms())
+                .await
+                .map_err(|e| e.to_string())?;
+        }
         keys.push(agent.api_key);
     }
     db.pool.close().await;
@@ -222,6 +241,8 @@ enum Scenario {
     Check,
     CheckReserve,
     Report,
+    BudgetCheck,
+    BudgetReport,
 }
 
 impl Scenario {
@@ -231,6 +252,8 @@ impl Scenario {
             "check" => Ok(Self::Check),
             "check-reserve" => Ok(Self::CheckReserve),
             "report" => Ok(Self::Report),
+            "budget-check" => Ok(Self::BudgetCheck),
+            "budget-report" => Ok(Self::BudgetReport),
             other => Err(format!("unknown scenario {other:?}")),
         }
     }
@@ -241,7 +264,17 @@ impl Scenario {
             Self::Check => "check",
             Self::CheckReserve => "check + reserve",
             Self::Report => "report",
+            Self::BudgetCheck => "budget: check + reserve",
+            Self::BudgetReport => "budget: report",
         }
+    }
+
+    fn has_budget(self) -> bool {
+        matches!(self, Self::BudgetCheck | Self::BudgetReport)
+    }
+
+    fn reports(self) -> bool {
+        matches!(self, Self::Report | Self::BudgetReport)
     }
 
     /// `run` tells drives apart, so a later round's reports are new events, not replays.
@@ -250,7 +283,10 @@ impl Scenario {
             Self::Noop => get("/healthz"),
             Self::Check => post("/api/agent/usage/check", key, String::new()),
             Self::CheckReserve => post("/api/agent/usage/check", key, r#"{"estimated_tokens":1}"#.into()),
-            Self::Report => post(
+            Self::BudgetCheck => {
+                post("/api/agent/usage/check", key, r#"{"estimated_tokens":1,"model":"gpt-4o-mini"}"#.into())
+            }
+            Self::Report | Self::BudgetReport => post(
                 "/api/agent/usage/report",
                 key,
                 format!(
@@ -366,17 +402,19 @@ struct Target {
     label: &'static str,
     db: BenchDb,
     keys: Arc<Vec<String>>,
+    budget_keys: Arc<Vec<String>>,
     addr: SocketAddr,
     server: Child,
 }
 
 async fn start_target(args: &Args, binary: &std::path::Path, label: &'static str) -> Result<Target, String> {
     let db = create_db(args, label).await?;
-    let keys = Arc::new(create_agents(&db.url, args.tenants).await?);
+    let keys = Arc::new(create_agents(&db.url, args.tenants, false).await?);
+    let budget_keys = Arc::new(create_agents(&db.url, args.tenants, true).await?);
     let addr = free_port()?;
     let server = start_server(args, binary, &db.url, addr)?;
     wait_until_up(addr).await?;
-    Ok(Target { label, db, keys, addr, server })
+    Ok(Target { label, db, keys, budget_keys, addr, server })
 }
 
 impl Target {
@@ -418,6 +456,21 @@ fn print_table(results: &[Stats]) {
     for s in results.iter().filter(|s| s.scenario != Scenario::Noop) {
         if let Some(base) = noop {
             println!("{}: {:.0} % of the no-op baseline", s.scenario.name(), 100.0 * s.rate() / base);
+        }
+    }
+    // What a budget costs: the same call on tenants with and without one, in the same run.
+    let rate = |scenario| results.iter().find(|s| s.scenario == scenario).map(Stats::rate);
+    for (tokens_only, with_budget) in
+        [(Scenario::CheckReserve, Scenario::BudgetCheck), (Scenario::Report, Scenario::BudgetReport)]
+    {
+        if let (Some(base), Some(budget)) = (rate(tokens_only), rate(with_budget)) {
+            println!(
+                "cost of budgets on {}: {:+.1} % throughput ({:.0} → {:.0} req/s)",
+                tokens_only.name(),
+                100.0 * (budget / base - 1.0),
+                base,
+                budget
+            );
         }
     }
 }
@@ -465,7 +518,8 @@ async fn run(args: Args) -> Result<(), String> {
                 if round % 2 == 0 { (0..targets.len()).collect() } else { (0..targets.len()).rev().collect() };
             for i in order {
                 let t = &targets[i];
-                merge(&mut merged[i], drive(t.addr, t.keys.clone(), scenario, &args).await?)?;
+                let keys = if scenario.has_budget() { &t.budget_keys } else { &t.keys };
+                merge(&mut merged[i], drive(t.addr, keys.clone(), scenario, &args).await?)?;
             }
         }
         for (i, stats) in merged.into_iter().enumerate() {
@@ -495,7 +549,8 @@ async fn run(args: Args) -> Result<(), String> {
     }
     // Kill the servers without warning: whatever they acknowledged must be in their databases.
     for (t, r) in targets.into_iter().zip(&results) {
-        let acknowledged = r.iter().find(|s| s.scenario == Scenario::Report).map(|s| s.acknowledged);
+        let reports: Vec<u64> = r.iter().filter(|s| s.scenario.reports()).map(|s| s.acknowledged).collect();
+        let acknowledged = (!reports.is_empty()).then(|| reports.iter().sum());
         t.kill_and_count(acknowledged).await?;
     }
     Ok(())

@@ -154,9 +154,14 @@ impl Gate {
         let policy = tenant.policy();
         let period = policy.period_at(now);
         let counters = usage::period_counters(pool, tenant_id, period.start).await?;
-        let reserved_tokens = match &self.0.engine {
-            Engine::Local(ledgers) => ledgers.with(tenant_id, |l| l.usage_at(now).reserved_tokens)?.unwrap_or(0),
-            Engine::Shared => counters.reserved_tokens.max(0) as u64,
+        let (reserved_tokens, reserved_micros) = match &self.0.engine {
+            Engine::Local(ledgers) => ledgers
+                .with(tenant_id, |l| {
+                    let u = l.usage_at(now);
+                    (u.reserved_tokens, u.reserved_micros)
+                })?
+                .unwrap_or((0, 0)),
+            Engine::Shared => (counters.reserved_tokens.max(0) as u64, counters.reserved_cost_micros.max(0) as u64),
         };
         Ok(Some(UsageSnapshot {
             tenant_id: tenant_id.clone(),
@@ -165,6 +170,7 @@ impl Gate {
             period,
             counters,
             reserved_tokens,
+            reserved_micros,
             now,
         }))
     }

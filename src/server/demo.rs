@@ -1,15 +1,22 @@
-//! Demo data for `make run`: tenants at about 30 %, 85 % and 105 % of their limits, one
-//! without a limit, and a few quiet ones, each with an agent and a spread of usage events.
-//! Usage is recorded through the same store function as real reports.
+//! Demo data for `make run`: tenants at about 30 %, 85 % and 105 % of their token limits, one
+//! without a limit; budgets in each state (ok, alert, grace, blocked), one with twelve days of
+//! spend history and one started today; each with an agent and usage spread over its period.
+//! Usage is recorded through the same store function as real reports, one report at a time,
+//! so alerts fire when the spend crosses them.
 
 use crate::agents::DeployedAgent;
 use crate::auth::Role;
+use crate::budgets::rules::{
+    BudgetConfig, BudgetDuration, DEFAULT_ALERT_THRESHOLD_PCT, DEFAULT_GRACE_THRESHOLD_PCT, MICROS_PER_USD,
+};
 use crate::db::Db;
 use crate::error::AppError;
+use crate::limits::period::DAY_MS;
 use crate::limits::TokenLimit;
 use crate::tenants::store::{self as tenants, NewTenant};
 use crate::tenants::TenantId;
 use crate::usage::batch::NewEvent;
+use crate::usage::pricing::CostSource;
 use crate::usage::report::UsageReport;
 use crate::usage::store::record_batch;
 
@@ -22,7 +29,18 @@ const DEMO: &[(&str, &str, Option<u64>, i64, &str)] = &[
     ("hooli", "Hooli", Some(1_000_000), 52_000, "gpt-4.1"),
     ("stark", "Stark Industries", Some(500_000), 412_000, "gpt-4.1-mini"),
 ];
+
+/// (tenant, max budget USD, USD spent this period, days since the period began). The agents
+/// report `cost_usd`, spread evenly over the period so far.
+const DEMO_BUDGETS: &[(&str, i64, i64, i64)] = &[
+    ("acme", 500, 210, 12),    // 42 %: ok, twelve days of history for the chart
+    ("globex", 1_000, 850, 9), // 85 %: alert
+    ("initech", 200, 208, 20), // 104 %: grace period
+    ("stark", 300, 345, 15),   // 115 %: blocked
+    ("hooli", 2_000, 40, 0),   // 2 %: started today, too new for a chart
+];
 const EVENTS_PER_TENANT: i64 = 20;
+const HOUR_MS: i64 = 3_600_000;
 use crate::audit::actors::DEMO as DEMO_ACTOR;
 
 /// Demo sign-ins (user name, password, the tenant of a tenant admin), printed by
@@ -54,38 +72,58 @@ pub async fn load(db: &Db, now: i64) -> Result<Vec<DeployedAgent>, AppError> {
             token_limit: limit.map(TokenLimit::new).transpose()?,
         };
         let agent = crate::agents::store::deploy(db, tenant, "demo-agent".to_owned(), DEMO_ACTOR, now).await?;
+        let budget = DEMO_BUDGETS.iter().find(|b| b.0 == id.as_str());
+        let (budget, spend_micros, began) = match budget {
+            Some(&(_, max_usd, spend_usd, days)) => {
+                let config = BudgetConfig {
+                    max_budget_micros: max_usd * MICROS_PER_USD,
+                    alert_threshold_pct: DEFAULT_ALERT_THRESHOLD_PCT,
+                    grace_threshold_pct: DEFAULT_GRACE_THRESHOLD_PCT,
+                    budget_duration: BudgetDuration::Days30,
+                };
+                // Set as of the period's first day, so the period is anchored there.
+                let began = now - days * DAY_MS - HOUR_MS;
+                let mut conn = db.pool.acquire().await?;
+                tenants::set_budget(&mut *conn, &id, Some(&config), DEMO_ACTOR, began).await?;
+                (Some(config), spend_usd * MICROS_PER_USD, began)
+            }
+            None => (None, 0, now - EVENTS_PER_TENANT * 60_000 - 60_000),
+        };
         let record = tenants::get(&db.pool, &id).await?.ok_or_else(AppError::internal)?;
         let period = record.policy().period_at(now);
-        let mut events = Vec::new();
         for i in 0..EVENTS_PER_TENANT {
             // Split `used` into equal calls, 60 % input and 40 % output.
             let tokens = used / EVENTS_PER_TENANT + i64::from(i < used % EVENTS_PER_TENANT);
             let input_tokens = tokens * 6 / 10;
+            let (cost_micros, cost_source) = match budget {
+                Some(_) => (share(spend_micros, i), CostSource::Reported),
+                None => (prices.cost_micros(model, input_tokens, tokens - input_tokens).0, CostSource::PriceTable),
+            };
             let report = UsageReport {
                 event_id: format!("demo-{id}-{i}"),
                 model: model.to_owned(),
                 input_tokens,
                 output_tokens: tokens - input_tokens,
                 user_id: Some(format!("user-{}", i % 3)),
-                cost_micros: prices.cost_micros(model, input_tokens, tokens - input_tokens).0,
-                cost_source: crate::usage::pricing::CostSource::PriceTable,
+                cost_micros,
+                cost_source,
                 reservation_id: None,
             };
             let event = NewEvent {
                 tenant_id: id.clone(),
                 agent_id: agent.agent_id,
                 report,
-                occurred_at: now - (EVENTS_PER_TENANT - i) * 60_000,
+                // Evenly from the period's start to a minute ago.
+                occurred_at: began + (now - 60_000 - began) * (i + 1) / EVENTS_PER_TENANT,
                 period_start: period.start,
                 resets_at: period.resets_at,
                 token_limit: limit,
-                budget: None,
+                budget,
             };
-            events.push(event);
+            let mut tx = db.pool.begin().await?;
+            record_batch(&mut tx, std::slice::from_ref(&event)).await?;
+            tx.commit().await?;
         }
-        let mut tx = db.pool.begin().await?;
-        record_batch(&mut tx, &events).await?;
-        tx.commit().await?;
         deployed.push(agent);
     }
     for (username, password, tenant) in USERS {
@@ -96,6 +134,11 @@ pub async fn load(db: &Db, now: i64) -> Result<Vec<DeployedAgent>, AppError> {
         tx.commit().await?;
     }
     Ok(deployed)
+}
+
+/// Event `i`'s share of `total`, so the shares add up to exactly `total`.
+fn share(total: i64, i: i64) -> i64 {
+    total / EVENTS_PER_TENANT + i64::from(i < total % EVENTS_PER_TENANT)
 }
 
 /// Prints the demo agents' keys (when this start created them) and the demo sign-ins.

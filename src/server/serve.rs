@@ -3,6 +3,7 @@
 
 use super::cli::user::bootstrap_admin;
 use crate::alerts::notifier::WebhookConfig;
+use crate::budgets::litellm::LiteLlm;
 use crate::clock::Clock;
 use crate::db::Db;
 use crate::enforce::{Gate, GateConfig};
@@ -35,6 +36,20 @@ pub struct ServeArgs {
     /// `username:password` of a system admin to create on start when there are no users yet.
     #[arg(long, env = "TOLLGATE_BOOTSTRAP_ADMIN", hide_env_values = true)]
     pub bootstrap_admin: Option<String>,
+    /// LiteLLM's base URL: saving a budget then updates the tenant's virtual key first.
+    #[arg(long, env = "LITELLM_URL", requires = "litellm_master_key")]
+    pub litellm_url: Option<String>,
+    /// LiteLLM's master key, for its admin API.
+    #[arg(long, env = "LITELLM_MASTER_KEY", hide_env_values = true)]
+    pub litellm_master_key: Option<String>,
+    /// Show LiteLLM's spend of each tenant's virtual key on the budget page (`/key/info`,
+    /// cached 60 s) instead of Tollgate's ledger; enforcement still uses the ledger.
+    #[arg(long, env = "TOLLGATE_BUDGET_SPEND_FROM_LITELLM", requires = "litellm_url")]
+    pub budget_spend_from_litellm: bool,
+    /// A JSON price file laid over the built-in prices: LiteLLM's
+    /// `model_prices_and_context_window.json` or `{"model": {"input_usd_per_mtok", "output_usd_per_mtok"}}`.
+    #[arg(long, env = "TOLLGATE_PRICE_FILE")]
+    pub price_file: Option<std::path::PathBuf>,
     /// POST every budget alert as JSON to this URL (retried with back-off until accepted).
     #[arg(long, env = "TOLLGATE_ALERT_WEBHOOK_URL")]
     pub alert_webhook_url: Option<String>,
@@ -75,15 +90,22 @@ pub async fn serve(db: Db, args: ServeArgs) -> anyhow::Result<()> {
         .build();
     let config = GateConfig {
         reservation_ttl_ms: args.reservation_ttl_secs.saturating_mul(1000) as i64,
-        prices: Arc::new(PriceTable::built_in()),
+        prices: Arc::new(load_prices(args.price_file.as_deref())?),
     };
     let (gate, gate_tasks) = Gate::start(db.clone(), clock.clone(), config);
+    let litellm = match (&args.litellm_url, &args.litellm_master_key) {
+        (Some(url), Some(key)) => {
+            Some(LiteLlm::new(url, key).map_err(anyhow::Error::msg)?.reading_spend(args.budget_spend_from_litellm))
+        }
+        _ => None,
+    };
     let state = AppState::new(AppParts {
         leptos_options,
         db: db.clone(),
         gate,
         clock: clock.clone(),
         secure_cookies: args.secure_cookies,
+        litellm,
     });
     let alerts = args
         .alert_webhook_url
@@ -103,6 +125,24 @@ pub async fn serve(db: Db, args: ServeArgs) -> anyhow::Result<()> {
     }
     gate_tasks.finish().await;
     Ok(())
+}
+
+/// The built-in prices, with the operator's file (if any) laid over them.
+fn load_prices(file: Option<&std::path::Path>) -> anyhow::Result<PriceTable> {
+    let built_in = PriceTable::built_in();
+    let Some(path) = file else { return Ok(built_in) };
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read the price file {}", path.display()))?;
+    let file = crate::usage::price_file::parse(&text)
+        .map_err(|e| anyhow::anyhow!("the price file {} is invalid: {e}", path.display()))?;
+    println!(
+        "prices: {} models from {} ({} entries not priced per token skipped) over {} built in",
+        file.table.len(),
+        path.display(),
+        file.skipped,
+        built_in.len()
+    );
+    Ok(built_in.overlaid_with(&file.table))
 }
 
 /// Whether the release build hashed the bundle's file names: cargo-leptos then writes

@@ -37,4 +37,7 @@ pub struct TenantOverview {
     /// The server's clock when this was read, for "(25 days)".
     pub now: i64,
     pub agents: Vec<AgentSummary>,
+    /// Events this period recorded at $0 for want of a price.
+    #[serde(default)]
+    pub unpriced_events: i64,
 }

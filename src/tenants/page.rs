@@ -8,8 +8,9 @@ use crate::agents::AgentSummary;
 use crate::auth::pages::use_me;
 use crate::format::{format_count, format_datetime, format_reset, format_usd};
 use crate::ui::{use_interval, ErrorPage};
-use crate::usage::table::REFRESH_MS;
+use crate::usage::table::{UnpricedWarning, REFRESH_MS};
 use leptos::prelude::*;
+use leptos_router::components::A;
 use leptos_router::hooks::use_params_map;
 
 #[component]
@@ -49,6 +50,11 @@ fn TenantView(overview: TenantOverview, can_revoke: bool, revoke: ServerAction<R
     view! {
         <section class="page">
             <h1>{heading}</h1>
+            <nav class="tabs" aria-label="Tenant">
+                <span aria-current="page">"Usage"</span>
+                <A href=format!("/tenants/{}/budget", u.tenant_id)>"Budget"</A>
+            </nav>
+            <UnpricedWarning events=overview.unpriced_events/>
             <dl class="stats" aria-label="This period">
                 <div><dt>"Total Tokens"</dt><dd class="stat-value">{format_count(u.total_tokens)}</dd></div>
                 <div><dt>"Reserved Tokens"</dt><dd class="stat-value">{format_count(u.reserved_tokens)}</dd></div>

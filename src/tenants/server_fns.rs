@@ -38,5 +38,6 @@ pub async fn load_tenant_overview(tenant_id: String) -> Result<TenantOverview, A
         resets_at: snapshot.period.resets_at,
         now: snapshot.now,
         agents,
+        unpriced_events: snapshot.counters.unpriced_events,
     })
 }

@@ -133,6 +133,20 @@ pub async fn set_token_limit(
     Ok(true)
 }
 
+/// Sets (or with `None` removes) the tenant's LiteLLM virtual key; `false`: no such tenant.
+pub async fn set_litellm_key<'c>(
+    exec: impl AnyExecutor<'c>,
+    id: &TenantId,
+    key: Option<&str>,
+) -> Result<bool, sqlx::Error> {
+    let result = sqlx::query("UPDATE tenants SET litellm_key = $2 WHERE id = $1")
+        .bind(id.as_str())
+        .bind(key)
+        .execute(exec)
+        .await?;
+    Ok(result.rows_affected() == 1)
+}
+
 /// Sets (or with `None` removes) a tenant's budget in the caller's transaction, records the
 /// change, and returns the row as it was, or `None` when there is no such tenant. A new
 /// budget, or one with another duration, re-anchors the period at `now`: a new period starts

@@ -3,6 +3,8 @@
 
 pub mod batch;
 pub mod model;
+#[cfg(feature = "ssr")]
+pub mod price_file;
 pub mod pricing;
 pub mod report;
 pub mod server_fns;

@@ -68,6 +68,8 @@ pub struct UsageSnapshot {
     pub period: Period,
     pub counters: Counters,
     pub reserved_tokens: u64,
+    /// Spend held by open reservations, micro-USD.
+    pub reserved_micros: u64,
     /// When this was read (Unix ms).
     pub now: i64,
 }
@@ -116,16 +118,19 @@ pub enum SortKey {
     TotalTokens,
     TotalCost,
     UsagePct,
+    /// Spend as a share of the max budget.
+    Budget,
 }
 
 impl SortKey {
-    pub const ALL: [SortKey; 6] = [
+    pub const ALL: [SortKey; 7] = [
         SortKey::TenantId,
         SortKey::InputTokens,
         SortKey::OutputTokens,
         SortKey::TotalTokens,
         SortKey::TotalCost,
         SortKey::UsagePct,
+        SortKey::Budget,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -136,6 +141,7 @@ impl SortKey {
             SortKey::TotalTokens => "total_tokens",
             SortKey::TotalCost => "total_cost",
             SortKey::UsagePct => "usage_pct",
+            SortKey::Budget => "budget",
         }
     }
 
@@ -152,6 +158,7 @@ impl SortKey {
             SortKey::TotalTokens => "Total Tokens",
             SortKey::TotalCost => "Total Cost",
             SortKey::UsagePct => "Usage %",
+            SortKey::Budget => "Budget",
         }
     }
 }

@@ -237,6 +237,23 @@ pub async fn period_counters<'c>(
         .unwrap_or_default())
 }
 
+/// A tenant's spend per day in the period starting at `period_start`: (day number, micro-USD),
+/// day number = Unix ms / one day, for the days that had events.
+pub async fn daily_spend<'c>(
+    exec: impl AnyExecutor<'c>,
+    tenant_id: &TenantId,
+    period_start: i64,
+) -> Result<Vec<(i64, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT occurred_at / 86400000 AS day, CAST(SUM(cost_micros) AS BIGINT) AS micros FROM usage_events
+         WHERE tenant_id = $1 AND period_start = $2 GROUP BY occurred_at / 86400000 ORDER BY day",
+    )
+    .bind(tenant_id.as_str())
+    .bind(period_start)
+    .fetch_all(exec)
+    .await
+}
+
 /// The start of each tenant's current period at instant `$1`, in SQL. It mirrors
 /// `limits::period::current_period` (a test checks they agree on both backends).
 pub(crate) const CURRENT_PERIOD_START: &str = "t.period_anchor + \
@@ -260,6 +277,9 @@ fn order_by(sort: SortKey, desc: bool) -> String {
         SortKey::TotalCost => "cost_micros",
         // No Limit has no percentage; NULLS LAST keeps those rows at the end either way.
         SortKey::UsagePct => "CASE WHEN token_limit IS NULL THEN NULL ELSE total_tokens * 1.0 / token_limit END",
+        SortKey::Budget => {
+            "CASE WHEN max_budget_micros IS NULL THEN NULL ELSE cost_micros * 1.0 / max_budget_micros END"
+        }
     };
     let dir = if desc { "DESC" } else { "ASC" };
     format!("{column} {dir} NULLS LAST, tenant_id ASC")

@@ -160,6 +160,15 @@ fn UsageTableRow(row: UsageRow, editing: RwSignal<Option<UsageRow>>, can_manage:
     let tenant_id = row.tenant_id.clone();
     let tenant_href = format!("/tenants/{}", row.tenant_id);
     let id_text = row.tenant_id.clone();
+    let budget_href = format!("/tenants/{}/budget", row.tenant_id);
+    // "$12.30 / $500.00", coloured by the budget's state; "No budget" without one.
+    let (budget_text, budget_class) = match (row.budget, row.budget_state()) {
+        (Some(b), Some(state)) => (
+            format!("{} / {}", format_usd(row.cost_micros), format_usd(b.max_budget_micros)),
+            format!("num budget-cell {}", state.css_class()),
+        ),
+        _ => ("No budget".to_owned(), "num budget-cell".to_owned()),
+    };
     let cells = view! {
         <th scope="row">
             <A href=tenant_href attr:class="tenant-id">{id_text}</A>
@@ -175,6 +184,9 @@ fn UsageTableRow(row: UsageRow, editing: RwSignal<Option<UsageRow>>, can_manage:
         </td>
         <td class="num">{format_usd(row.cost_micros)}</td>
         <td class=pct_class title=limit_title>{row.usage_pct_text()}</td>
+        <td class=budget_class>
+            <A href=budget_href>{budget_text}</A>
+        </td>
     };
     view! {
         <tr data-tenant=tenant_id>
@@ -211,4 +223,18 @@ fn DataUnavailable(errors: ArcRwSignal<Errors>) -> impl IntoView {
             </ul>
         </div>
     }
+}
+
+/// The flag for events recorded at $0 because their model had no price and the agent sent no
+/// cost (nothing when there are none): spend is understated until a price is added.
+#[component]
+pub fn UnpricedWarning(events: i64) -> impl IntoView {
+    (events > 0).then(|| {
+        let noun = if events == 1 { "event" } else { "events" };
+        view! {
+            <p class="alert warn" role="status">
+                {format!("{events} {noun} this period used a model without a price and no reported cost: recorded at $0.00.")}
+            </p>
+        }
+    })
 }

@@ -101,6 +101,10 @@ async fn authorisation_matrix() {
         w.expect(get.clone(), "/api/tenant_overview?tenant_id=b", &[], [401, 401, 404, 200, 200]).await;
         w.expect(get.clone(), "/api/tenant_overview?tenant_id=nobody", &[], [401, 401, 404, 404, 404]).await;
         w.expect(get.clone(), "/api/list_users", &[], [401, 401, 403, 403, 200]).await;
+        w.expect(get.clone(), "/api/list_audit?tenant_id=a", &[], [401, 401, 200, 404, 200]).await;
+        w.expect(get.clone(), "/api/list_audit?tenant_id=", &[], [401, 401, 403, 403, 200]).await;
+        w.expect(get.clone(), "/api/load_budget?tenant_id=a", &[], [401, 401, 200, 404, 200]).await;
+        w.expect(get.clone(), "/api/load_budget?tenant_id=b", &[], [401, 401, 404, 200, 200]).await;
         // Console writes (the system admin's succeed, so each is last in its row).
         let limit = [("tenant_id", "a"), ("token_limit", "5000")];
         w.expect(post.clone(), "/api/set_token_limit", &limit, [401, 401, 403, 403, 200]).await;
@@ -110,6 +114,15 @@ async fn authorisation_matrix() {
         w.expect(post.clone(), "/api/revoke_agent", &[("agent_id", &b2)], [401, 401, 403, 403, 200]).await;
         let new_admin = [("username", "new-admin"), ("tenant_id", "a"), ("password", "a-long-password")];
         w.expect(post.clone(), "/api/create_tenant_admin", &new_admin, [401, 401, 403, 403, 200]).await;
+        // A tenant admin edits their own tenant's budget (seed 004's user), not another's.
+        let budget = [
+            ("tenant_id", "a"),
+            ("max_budget", "500"),
+            ("alert_threshold", "80"),
+            ("grace_threshold", "110"),
+            ("budget_duration", "30d"),
+        ];
+        w.expect(post.clone(), "/api/save_budget", &budget, [401, 401, 200, 404, 200]).await;
         // The agent API takes only agent keys, never a console session.
         w.expect(post.clone(), "/api/agent/usage/check", &[], [401, 200, 401, 401, 401]).await;
         w.expect(post.clone(), "/api/agent/usage/report", &[("json", REPORT)], [401, 201, 401, 401, 401]).await;
@@ -118,6 +131,7 @@ async fn authorisation_matrix() {
         w.expect(get.clone(), "/", &[], [302, 302, 200, 200, 200]).await;
         w.expect(get.clone(), "/tenants/a", &[], [302, 302, 200, 404, 200]).await;
         w.expect(get.clone(), "/tenants/b", &[], [302, 302, 404, 200, 200]).await;
+        w.expect(get.clone(), "/tenants/a/budget", &[], [302, 302, 200, 404, 200]).await;
         w.expect(get.clone(), "/admin", &[], [302, 302, 403, 403, 200]).await;
         w.expect(get.clone(), "/sign-in", &[], [200, 200, 200, 200, 200]).await;
     })

@@ -139,6 +139,12 @@ async fn an_unknown_model_is_recorded_at_zero_and_flagged() {
         assert_eq!(sent["cost_source"], "reported");
         let status = app.status(&key).await;
         assert_eq!((status["unpriced_events"].clone(), status["event_count"].clone()), (1.into(), 3.into()));
+        // The console flags it on the tenant page and on its budget page.
+        let flag = "1 event this period used a model without a price and no reported cost: recorded at $0.00.";
+        for path in ["/tenants/in-house", "/tenants/in-house/budget"] {
+            let html = app.admin.get(app.url(path)).send().await.expect("get").text().await.expect("html");
+            assert!(html.contains(flag), "{path} lacks the flag");
+        }
     })
     .await;
 }

@@ -92,17 +92,38 @@ pub struct TestApp {
 }
 
 pub async fn spawn_app(db: &TestDatabase) -> TestApp {
-    spawn_app_serving(db, "target/site", false).await
+    spawn_app_with(db, AppOptions::default()).await
+}
+
+/// What a test app is started with, beyond the defaults.
+pub struct AppOptions {
+    pub site_root: String,
+    pub hash_files: bool,
+    /// A LiteLLM stand-in's base URL (master key `master`).
+    pub litellm_url: Option<String>,
+    /// Show LiteLLM's spend on the budget page.
+    pub litellm_spend: bool,
+}
+
+impl Default for AppOptions {
+    fn default() -> Self {
+        Self { site_root: "target/site".into(), hash_files: false, litellm_url: None, litellm_spend: false }
+    }
 }
 
 /// The app serving the browser bundle from `site_root`, its names hashed or not.
 pub async fn spawn_app_serving(db: &TestDatabase, site_root: &str, hash_files: bool) -> TestApp {
+    spawn_app_with(db, AppOptions { site_root: site_root.into(), hash_files, ..AppOptions::default() }).await
+}
+
+pub async fn spawn_app_with(db: &TestDatabase, options: AppOptions) -> TestApp {
+    let AppOptions { site_root, hash_files, litellm_url, litellm_spend } = options;
     let pool = Db::connect(&DbOptions::new(&db.url)).await.expect("connect and migrate");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let leptos_options = LeptosOptions::builder()
         .output_name("tollgate")
-        .site_root(site_root)
+        .site_root(site_root.as_str())
         .site_addr(addr)
         .hash_files(hash_files)
         .build();
@@ -112,7 +133,10 @@ pub async fn spawn_app_serving(db: &TestDatabase, site_root: &str, hash_files: b
         clock.clone(),
         GateConfig { reservation_ttl_ms: RESERVATION_TTL_MS, prices: Default::default() },
     );
-    let state = AppState::new(AppParts { leptos_options, db: pool, gate, clock, secure_cookies: false });
+    let litellm = litellm_url.map(|url| {
+        tollgate::budgets::litellm::LiteLlm::new(&url, "master").expect("client").reading_spend(litellm_spend)
+    });
+    let state = AppState::new(AppParts { leptos_options, db: pool, gate, clock, secure_cookies: false, litellm });
     let router = tollgate::server::routes::router(state.clone());
     let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, service).await });

@@ -5,6 +5,7 @@ mod agent_api;
 mod alerts;
 mod audit;
 mod auth;
+mod budget_page;
 mod budgets;
 mod bundle;
 mod common;

@@ -24,6 +24,9 @@ pub enum TenantCommand {
     List,
     /// Set a tenant's token limit; `none` removes it.
     SetLimit { id: String, token_limit: String },
+    /// Set the tenant's LiteLLM virtual key (`none` removes it): saving its budget then updates
+    /// the key through LiteLLM's `/key/update` first.
+    SetLitellmKey { id: String, key: String },
 }
 
 pub async fn run(db: &Db, cmd: TenantCommand, now: i64) -> anyhow::Result<()> {
@@ -60,6 +63,17 @@ pub async fn run(db: &Db, cmd: TenantCommand, now: i64) -> anyhow::Result<()> {
             }
             tx.commit().await?;
             println!("tenant {id}: token limit {}", limit.map_or("No Limit".to_owned(), |l| l.to_string()));
+        }
+        TenantCommand::SetLitellmKey { id, key } => {
+            let id = TenantId::parse(&id)?;
+            let key = key.trim();
+            let key = (!key.eq_ignore_ascii_case("none"))
+                .then(|| crate::validation::short_text("key", key, 200))
+                .transpose()?;
+            if !tenants::set_litellm_key(&db.pool, &id, key.as_deref()).await? {
+                bail!("no tenant with id {id}");
+            }
+            println!("tenant {id}: LiteLLM key {}", if key.is_some() { "set" } else { "removed" });
         }
     }
     Ok(())
