@@ -33,7 +33,7 @@ pub fn SignInPage() -> impl IntoView {
                     <Field label="Password" id="password">
                         <input id="password" name="password" type="password" autocomplete="current-password" required/>
                     </Field>
-                    <input type="hidden" name="next" prop:value=next/>
+                    <input type="hidden" name="next" value=next/>
                     {move || error().map(|m| view! { <p class="alert error" role="alert">{m}</p> })}
                     <div class="form-actions">
                         <button type="submit" class="primary" disabled=move || action.pending().get()>"Sign in"</button>

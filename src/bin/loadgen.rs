@@ -20,6 +20,10 @@
 //! run side by side on databases of their own and every scenario is driven against each, back
 //! to back, alternating which goes first in each of `--rounds` rounds; the table then compares.
 //!
+//! Every run goes through the scenarios `--rounds` times, forwards in even rounds and backwards
+//! in odd ones, and sums each scenario over the rounds: the database grows with every report
+//! scenario, so a fixed order would charge the later one for the earlier one's rows.
+//!
 //! Run: `make bench` or `cargo run --release --features bench --bin loadgen -- --help`.
 
 use bytes::Bytes;
@@ -72,7 +76,8 @@ struct Args {
     /// Another server binary to compare with, measured in the same run.
     #[arg(long)]
     baseline: Option<PathBuf>,
-    /// With `--baseline`: rounds per scenario, alternating which server goes first.
+    /// Rounds through all scenarios, alternating their order (and, with `--baseline`, which
+    /// server goes first).
     #[arg(long, default_value_t = 3)]
     rounds: usize,
 }
@@ -410,7 +415,9 @@ struct Target {
 async fn start_target(args: &Args, binary: &std::path::Path, label: &'static str) -> Result<Target, String> {
     let db = create_db(args, label).await?;
     let keys = Arc::new(create_agents(&db.url, args.tenants, false).await?);
-    let budget_keys = Arc::new(create_agents(&db.url, args.tenants, true).await?);
+    // Budget tenants only when a scenario drives them.
+    let wanted = args.scenarios.split(',').filter_map(|s| Scenario::parse(s).ok()).any(Scenario::has_budget);
+    let budget_keys = Arc::new(if wanted { create_agents(&db.url, args.tenants, true).await? } else { Vec::new() });
     let addr = free_port()?;
     let server = start_server(args, binary, &db.url, addr)?;
     wait_until_up(addr).await?;
@@ -497,7 +504,7 @@ async fn run(args: Args) -> Result<(), String> {
         targets.push(start_target(&args, baseline, "before").await?);
     }
     targets.push(start_target(&args, &args.server, if args.baseline.is_some() { "after" } else { "server" }).await?);
-    let rounds = if args.baseline.is_some() { args.rounds.max(1) } else { 1 };
+    let rounds = args.rounds.max(1);
     println!(
         "tollgate loadgen: backend {}, sqlite synchronous {}, {} connections, {} s per scenario and round, {} round(s), {} tenants, {} client thread(s), {} cores",
         args.backend,
@@ -509,23 +516,29 @@ async fn run(args: Args) -> Result<(), String> {
         args.client_threads,
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
     );
-    let mut results: Vec<Vec<Stats>> = targets.iter().map(|_| Vec::new()).collect();
-    for &scenario in &scenarios {
-        let mut merged: Vec<Option<Stats>> = targets.iter().map(|_| None).collect();
-        for round in 0..rounds {
+    // merged[target][scenario]: each scenario's runs summed over the rounds.
+    let mut merged: Vec<Vec<Option<Stats>>> =
+        targets.iter().map(|_| scenarios.iter().map(|_| None).collect()).collect();
+    for round in 0..rounds {
+        let mut order: Vec<usize> = (0..scenarios.len()).collect();
+        if round % 2 == 1 {
+            order.reverse();
+        }
+        for si in order {
+            let scenario = scenarios[si];
             // Alternate who goes first, so neither always runs on a warmer machine.
-            let order: Vec<usize> =
-                if round % 2 == 0 { (0..targets.len()).collect() } else { (0..targets.len()).rev().collect() };
-            for i in order {
+            let mut servers: Vec<usize> = (0..targets.len()).collect();
+            if round % 2 == 1 {
+                servers.reverse();
+            }
+            for i in servers {
                 let t = &targets[i];
                 let keys = if scenario.has_budget() { &t.budget_keys } else { &t.keys };
-                merge(&mut merged[i], drive(t.addr, keys.clone(), scenario, &args).await?)?;
+                merge(&mut merged[i][si], drive(t.addr, keys.clone(), scenario, &args).await?)?;
             }
         }
-        for (i, stats) in merged.into_iter().enumerate() {
-            results[i].extend(stats);
-        }
     }
+    let results: Vec<Vec<Stats>> = merged.into_iter().map(|per| per.into_iter().flatten().collect()).collect();
     for (t, r) in targets.iter().zip(&results) {
         println!();
         println!("{} ({}):", t.label, if t.label == "before" { "--baseline" } else { "--server" });

@@ -303,7 +303,7 @@ fn BudgetConfigForm(overview: BudgetOverview, save: ServerAction<SaveBudget>) ->
             <input type="hidden" name="tenant_id" value=overview.tenant_id.clone()/>
             <Field label="Max Budget ($)" id="budget-max" error=Signal::derive(error_for("max_budget"))>
                 <input id="budget-max" name="max_budget" type="number" min="0.01" step="50" inputmode="decimal"
-                    aria-describedby="budget-max-error" prop:value=move || max_budget.get()
+                    aria-describedby="budget-max-error" value=initial.max_budget.clone() prop:value=move || max_budget.get()
                     on:input=move |ev| max_budget.set(event_target_value(&ev))/>
             </Field>
             <Field label="Alert Threshold (%)" id="budget-alert" error=Signal::derive(error_for("alert_threshold"))>

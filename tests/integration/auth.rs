@@ -261,6 +261,11 @@ async fn protected_pages_redirect_to_sign_in_and_back() {
         let res = app.client.get(app.url("/tenants/acme?x=1")).header("accept", "text/html").send().await.expect("get");
         assert_eq!(res.status(), 302);
         assert_eq!(res.headers()["location"], "/sign-in?next=%2Ftenants%2Facme%3Fx%3D1");
+        // The sign-in page carries `next` in its server-rendered form, so a browser without
+        // JavaScript comes back to the page it asked for.
+        let page = app.client.get(app.url("/sign-in?next=%2Ftenants%2Facme%3Fx%3D1")).send().await.expect("get");
+        let html = page.text().await.expect("html");
+        assert!(html.contains(r#"name="next" value="/tenants/acme?x=1""#), "{html}");
     })
     .await;
 }

@@ -117,6 +117,12 @@ pub async fn spawn_app_serving(db: &TestDatabase, site_root: &str, hash_files: b
 }
 
 pub async fn spawn_app_with(db: &TestDatabase, options: AppOptions) -> TestApp {
+    if std::env::var("TOLLGATE_TEST_LOG").is_ok() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("debug,hyper=info,h2=info,reqwest=info")
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
     let AppOptions { site_root, hash_files, litellm_url, litellm_spend } = options;
     let pool = Db::connect(&DbOptions::new(&db.url)).await.expect("connect and migrate");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
