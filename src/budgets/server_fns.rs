@@ -25,8 +25,12 @@ pub async fn load_budget(tenant_id: String, alerts_page: Option<u32>) -> Result<
     let first_day = window_start_day(snapshot.period.start, snapshot.now);
     let before_window = daily.iter().filter(|(day, _)| *day < first_day).map(|(_, m)| m).sum();
     let in_window: Vec<(i64, i64)> = daily.into_iter().filter(|(day, _)| *day >= first_day).collect();
-    let tenant = crate::tenants::store::get(pool, &id).await?.ok_or_else(|| guard::not_found(&id))?;
-    let (spend_micros, spend_source) = match (&state.litellm, &tenant.litellm_key) {
+    // The tenant's virtual key is read only when LiteLLM is configured (the snapshot has the rest).
+    let litellm_key = match &state.litellm {
+        Some(_) => crate::tenants::store::get(pool, &id).await?.and_then(|t| t.litellm_key),
+        None => None,
+    };
+    let (spend_micros, spend_source) = match (&state.litellm, &litellm_key) {
         (Some(litellm), Some(key)) if litellm.reads_spend() => {
             let spend = litellm.key_spend(key, snapshot.now).await.map_err(|reason| AppError::BadGateway {
                 message: format!("LiteLLM's spend of this tenant's key could not be read: {reason}"),
@@ -47,7 +51,7 @@ pub async fn load_budget(tenant_id: String, alerts_page: Option<u32>) -> Result<
         now: snapshot.now,
         alerts,
         trend: SpendTrend::build(snapshot.period.start, snapshot.now, before_window, &in_window),
-        litellm_synced: state.litellm.is_some() && tenant.litellm_key.is_some(),
+        litellm_synced: litellm_key.is_some(),
         spend_source,
     })
 }
