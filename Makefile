@@ -38,6 +38,7 @@ $(BUILD_STAMP): $(SOURCES)
 # the auth tests, never in the real one-runtime server under load); serial takes as long here.
 unit: clean-test-dbs
 	python3 scripts/check_modules.py
+	promtool check rules deploy/prometheus-rules.yml
 	TOLLGATE_TEST_POSTGRES_URL=$$(pg_isready -q -h 127.0.0.1 -p 5432 && echo $(PG_TEST_URL)) \
 	  cargo test --features ssr -- --test-threads=1
 

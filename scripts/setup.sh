@@ -47,6 +47,14 @@ ensure_chromium() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 }
 
+ensure_promtool() {
+  # `make test` checks deploy/prometheus-rules.yml with promtool (Debian's prometheus package).
+  command -v promtool >/dev/null && return
+  say "installing Debian prometheus for promtool"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+}
+
 ensure_postgres() {
   # The tests need a real PostgreSQL on 127.0.0.1:5432 (trust auth, user postgres).
   pg_ready() { pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; }
@@ -70,5 +78,6 @@ ensure_wasm_bindgen
 ensure_node_modules
 if [[ "${1:-app}" == "test" ]]; then
   ensure_chromium
+  ensure_promtool
   ensure_postgres
 fi

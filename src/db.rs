@@ -78,17 +78,30 @@ pub struct Db {
     pub backend: Backend,
 }
 
+/// The default of `--db-acquire-timeout-secs`.
+pub const DEFAULT_ACQUIRE_TIMEOUT_SECS: u64 = 5;
+/// `/readyz` answers within this even when the database does not.
+const READINESS_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// Connection settings.
 #[derive(Debug, Clone)]
 pub struct DbOptions {
     pub url: String,
     pub max_connections: u32,
     pub sqlite_sync: SqliteSync,
+    /// How long a request waits for a connection before it is answered 503: during an outage
+    /// this is how long calls hang.
+    pub acquire_timeout: Duration,
 }
 
 impl DbOptions {
     pub fn new(url: impl Into<String>) -> Self {
-        Self { url: url.into(), max_connections: 16, sqlite_sync: SqliteSync::default() }
+        Self {
+            url: url.into(),
+            max_connections: 16,
+            sqlite_sync: SqliteSync::default(),
+            acquire_timeout: Duration::from_secs(DEFAULT_ACQUIRE_TIMEOUT_SECS),
+        }
     }
 }
 
@@ -113,7 +126,7 @@ impl Db {
         };
         let pool = AnyPoolOptions::new()
             .max_connections(options.max_connections)
-            .acquire_timeout(Duration::from_secs(10))
+            .acquire_timeout(options.acquire_timeout)
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
@@ -131,14 +144,64 @@ impl Db {
         Ok(db)
     }
 
-    /// Applies the migrations of this backend that have not run yet.
-    pub async fn migrate(&self) -> Result<(), sqlx::Error> {
-        let migrator = match self.backend {
+    /// Begins a transaction that will write. On SQLite it takes the write lock at once
+    /// (`BEGIN IMMEDIATE`, waiting up to the busy timeout): a deferred transaction that reads
+    /// and then writes fails with SQLITE_BUSY_SNAPSHOT when the usage writer commits in
+    /// between, and console changes read the row they change first (for the audit's old value).
+    pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        }
+    }
+
+    fn migrator(&self) -> sqlx::migrate::Migrator {
+        match self.backend {
             Backend::Sqlite => sqlx::migrate!("migrations/sqlite"),
             Backend::Postgres => sqlx::migrate!("migrations/postgres"),
-        };
-        migrator.run(&self.pool).await.map_err(|e| sqlx::Error::Migrate(Box::new(e)))
+        }
     }
+
+    /// Applies the migrations of this backend that have not run yet.
+    pub async fn migrate(&self) -> Result<(), sqlx::Error> {
+        self.migrator().run(&self.pool).await.map_err(|e| sqlx::Error::Migrate(Box::new(e)))
+    }
+
+    /// Whether the database answers and every migration this build knows has been applied
+    /// (`/readyz`); `Err` says what is wrong.
+    pub async fn readiness(&self) -> Result<(), String> {
+        let wanted = self.migrator().iter().filter(|m| m.migration_type.is_up_migration()).count() as i64;
+        let count = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success").fetch_one(&self.pool);
+        let applied: i64 = tokio::time::timeout(READINESS_TIMEOUT, count)
+            .await
+            .map_err(|_| "database unreachable: no answer within 1 s".to_owned())?
+            .map_err(|e| format!("database unreachable: {e}"))?;
+        if applied < wanted {
+            return Err(format!("{applied} of {wanted} migrations applied"));
+        }
+        Ok(())
+    }
+}
+
+/// Whether an error means the database could not be reached or was too busy (an outage the
+/// caller should retry: 503), rather than a statement that failed (a bug: 500).
+pub fn is_outage(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => true,
+        sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| outage_code(&code)),
+        _ => false,
+    }
+}
+
+/// PostgreSQL's connection exceptions (class 08) and operator interventions such as a
+/// shutdown (57P0x, e.g. 57P01 admin_shutdown); SQLite's BUSY and LOCKED codes (5, 6 and
+/// their extended forms, such as 517 BUSY_SNAPSHOT) after the busy timeout.
+fn outage_code(code: &str) -> bool {
+    if code.starts_with("08") || code.starts_with("57P") || code == "53300" {
+        return true;
+    }
+    code.parse::<u32>().is_ok_and(|n| matches!(n & 0xff, 5 | 6))
 }
 
 /// `sqlite://file.db` → `sqlite://file.db?mode=rwc`, unless a mode is already given.
@@ -155,6 +218,19 @@ fn sqlite_url_creating_file(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn outages_are_connection_and_busy_codes() {
+        for code in ["08006", "08001", "57P01", "57P03", "53300", "5", "6", "517", "261"] {
+            assert!(outage_code(code), "{code}");
+        }
+        for code in ["23505", "42P01", "40001", "19", "1", "2067"] {
+            assert!(!outage_code(code), "{code}");
+        }
+        assert!(is_outage(&sqlx::Error::PoolTimedOut));
+        assert!(is_outage(&sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionRefused))));
+        assert!(!is_outage(&sqlx::Error::RowNotFound));
+    }
 
     #[test]
     fn recognises_backends_and_adds_create_mode() {

@@ -136,6 +136,9 @@ impl FromServerFnError for AppError {
 }
 
 #[cfg(feature = "ssr")]
+pub use ssr::UNAVAILABLE_RETRY_AFTER_SECS;
+
+#[cfg(feature = "ssr")]
 mod ssr {
     use super::AppError;
     use axum::http::StatusCode;
@@ -145,8 +148,9 @@ mod ssr {
     impl From<sqlx::Error> for AppError {
         fn from(e: sqlx::Error) -> Self {
             match e {
-                sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => {
+                e if crate::db::is_outage(&e) => {
                     tracing::warn!(error = %e, "database unavailable");
+                    crate::metrics::database_unavailable();
                     AppError::unavailable("The database is busy or unavailable; try again")
                 }
                 e => {
@@ -156,6 +160,10 @@ mod ssr {
             }
         }
     }
+
+    /// What a 503 asks clients to wait before retrying: outages seen here last seconds (a
+    /// database restart, a failover).
+    pub const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 2;
 
     impl AppError {
         /// Headers that go with the status: `Retry-After` for 429, `WWW-Authenticate` for 401.
@@ -167,6 +175,9 @@ mod ssr {
                 }
                 AppError::Unauthorized { .. } => {
                     headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                }
+                AppError::Unavailable { .. } => {
+                    headers.insert(header::RETRY_AFTER, HeaderValue::from(UNAVAILABLE_RETRY_AFTER_SECS));
                 }
                 _ => {}
             }

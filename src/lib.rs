@@ -15,6 +15,7 @@ pub mod budgets;
 pub mod error;
 pub mod format;
 pub mod limits;
+pub mod overrides;
 pub mod tenants;
 pub mod ui;
 pub mod usage;
@@ -28,6 +29,8 @@ pub mod clock;
 pub mod db;
 #[cfg(feature = "ssr")]
 pub mod enforce;
+#[cfg(feature = "ssr")]
+pub mod metrics;
 #[cfg(feature = "ssr")]
 pub mod server;
 #[cfg(feature = "ssr")]

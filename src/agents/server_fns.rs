@@ -32,7 +32,7 @@ pub async fn deploy_agent(
 pub async fn revoke_agent(agent_id: i64) -> Result<(), AppError> {
     let state = crate::state::app_state()?;
     let admin = crate::auth::guard::require_system_admin(&state).await?;
-    let mut tx = state.db.pool.begin().await?;
+    let mut tx = state.db.begin_write().await?;
     if !super::store::revoke(&mut tx, agent_id, &admin.username, state.clock.now_ms()).await? {
         return Err(AppError::not_found(format!("No agent with id {agent_id}")));
     }

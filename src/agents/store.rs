@@ -94,7 +94,7 @@ pub async fn deploy(
     actor: &str,
     now: i64,
 ) -> Result<DeployedAgent, AppError> {
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     let created = tenants::create(&mut tx, &tenant, actor, now).await?;
     if !created && tenant.token_limit.is_some() {
         return Err(AppError::Conflict {

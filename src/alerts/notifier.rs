@@ -84,10 +84,12 @@ async fn deliver_due(
         let tries = tries.load(Ordering::Relaxed);
         match outcome {
             Ok(()) => {
+                crate::metrics::alert_delivery(true);
                 store::mark_delivered(&db.pool, alert.id, tries, clock.now_ms()).await?;
                 tracing::info!(alert = alert.id, tenant_id = %alert.tenant_id, kind = alert.kind.as_str(), tries, "alert delivered");
             }
             Err(error) => {
+                crate::metrics::alert_delivery(false);
                 let retry_at = clock.now_ms() + config.round_backoff.as_millis() as i64;
                 store::mark_failed(&db.pool, alert.id, tries, &error, retry_at).await?;
                 tracing::warn!(alert = alert.id, tenant_id = %alert.tenant_id, tries, %error, "alert not delivered; will retry");

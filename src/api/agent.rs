@@ -10,7 +10,8 @@ use crate::enforce::{Admission, Call};
 use crate::error::AppError;
 use crate::format::format_usd;
 use crate::limits::period::{rfc3339, seconds_until};
-use crate::limits::{usage_pct, LimitKind, TokenLimit};
+use crate::limits::{usage_pct, EnforcementMode, LimitKind, TokenLimit};
+use crate::overrides::parse_user_id;
 use crate::state::AppState;
 use crate::usage::batch::Recorded;
 use crate::usage::report::MAX_ID_CHARS;
@@ -40,6 +41,9 @@ struct CheckBody {
     /// The model the call will use: the estimate is then priced and reserved against the budget.
     #[serde(default)]
     model: Option<String>,
+    /// The end user the call is for: their override, if they have one, applies too.
+    #[serde(default)]
+    user_id: Option<String>,
 }
 
 impl TryFrom<CheckBody> for Call {
@@ -56,7 +60,8 @@ impl TryFrom<CheckBody> for Call {
             Some(n) => n as u64,
         };
         let model = body.model.map(|m| short_text("model", &m, MAX_ID_CHARS)).transpose()?;
-        Ok(Call { estimated_tokens, model })
+        let user_id = body.user_id.map(|u| parse_user_id("user_id", &u)).transpose()?;
+        Ok(Call { estimated_tokens, model, user_id })
     }
 }
 
@@ -66,9 +71,11 @@ async fn check(
     ValidJson(body): ValidJson<CheckBody>,
 ) -> Result<Response, AppError> {
     let call = Call::try_from(body)?;
+    let user_id = call.user_id.clone();
     let a = state.gate.admit(&agent, call).await?;
+    let user = UserFigures::of(user_id.as_deref(), &a);
     if let Some(kind) = a.decision.refused_by {
-        return Ok(refusal(agent.tenant_id.as_str(), &a, kind));
+        return Ok(refusal(agent.tenant_id.as_str(), &a, kind, user));
     }
     Ok(Json(Allowed {
         allowed: true,
@@ -81,8 +88,34 @@ async fn check(
         reservation_id: a.reservation.map(|r| r.id.to_string()),
         reservation_expires_at: a.reservation.map(|r| rfc3339(r.expires_at)),
         budget: BudgetFigures::of(&a),
+        user,
+        mode: a.decision.mode,
+        would_refuse: a.decision.would_refuse.map(LimitKind::as_str),
     })
     .into_response())
+}
+
+/// A user's figures, in answers to checks that name a user with an override.
+#[derive(Serialize)]
+struct UserFigures {
+    user_id: String,
+    user_used_tokens: u64,
+    user_reserved_tokens: u64,
+    user_token_limit: u64,
+    user_remaining_tokens: u64,
+}
+
+impl UserFigures {
+    fn of(user_id: Option<&str>, a: &Admission) -> Option<Self> {
+        let (user_id, u) = (user_id?, a.user?);
+        Some(Self {
+            user_id: user_id.to_owned(),
+            user_used_tokens: u.used_tokens,
+            user_reserved_tokens: u.reserved_tokens,
+            user_token_limit: u.limit.get(),
+            user_remaining_tokens: u.limit.get().saturating_sub(u.used_tokens.saturating_add(u.reserved_tokens)),
+        })
+    }
 }
 
 /// The budget figures every answer carries: `budget_state` is `null` without a budget.
@@ -121,6 +154,13 @@ struct Allowed<'a> {
     reservation_expires_at: Option<String>,
     #[serde(flatten)]
     budget: BudgetFigures,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    user: Option<UserFigures>,
+    /// The mode the call was decided in.
+    mode: EnforcementMode,
+    /// Monitor mode: the limit that would have refused this call.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    would_refuse: Option<&'static str>,
 }
 
 /// The 429 answer of a check: which limit refused, and by how much.
@@ -144,13 +184,26 @@ struct Refusal<'a> {
     percent: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     estimated_cost_usd: Option<f64>,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    user: Option<UserFigures>,
 }
 
 /// 429 with `Retry-After` (seconds to the reset) and a body that says which limit and by how much.
-fn refusal(tenant_id: &str, a: &Admission, kind: LimitKind) -> Response {
+fn refusal(tenant_id: &str, a: &Admission, kind: LimitKind, user: Option<UserFigures>) -> Response {
     let (used, reserved, estimated) = (a.usage.used_tokens, a.usage.reserved_tokens, a.demand.tokens);
     let resumes = rfc3339(a.period.resets_at);
     let message = match (kind, a.policy.budget) {
+        (LimitKind::UserTokenLimit, _) => match &user {
+            Some(u) if estimated > 0 && u.user_used_tokens < u.user_token_limit => format!(
+                "User {} of tenant {tenant_id} has {} tokens used and {} reserved of their {} this period; {estimated} more do not fit",
+                u.user_id, u.user_used_tokens, u.user_reserved_tokens, u.user_token_limit
+            ),
+            Some(u) => format!(
+                "User {} of tenant {tenant_id} has used {} of their {} tokens this period; calls resume at {resumes}",
+                u.user_id, u.user_used_tokens, u.user_token_limit
+            ),
+            None => format!("A user's token limit refused this call; calls resume at {resumes}"),
+        },
         (LimitKind::Budget, Some(b)) => {
             let spend = a.usage.spend_micros as i64;
             let block = b.block_amount_micros();
@@ -201,6 +254,7 @@ fn refusal(tenant_id: &str, a: &Admission, kind: LimitKind) -> Response {
         budget: BudgetFigures::of(a),
         percent: a.policy.budget.filter(|_| budget_refusal).map(|b| b.percent_used(a.usage.spend_micros as i64)),
         estimated_cost_usd: budget_refusal.then(|| micros_to_usd(a.demand.cost_micros as i64)),
+        user,
     };
     let mut response = (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response();
     response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds_until(a.now, a.period.resets_at)));
@@ -235,6 +289,9 @@ struct Status {
     tenant_id: String,
     input_tokens: i64,
     output_tokens: i64,
+    /// The period's tokens (input + output), as a check calls them.
+    used_tokens: u64,
+    /// Deprecated alias of `used_tokens`, kept for clients written before it.
     total_tokens: u64,
     reserved_tokens: u64,
     cost_usd: f64,
@@ -253,6 +310,10 @@ struct Status {
     /// Spend as a percentage of the max budget.
     budget_pct: Option<f64>,
     block_amount_usd: Option<f64>,
+    /// The tenant's mode (its own, or the server's default).
+    mode: EnforcementMode,
+    /// Calls let through this period in monitor mode that enforce would have refused.
+    would_refuse_count: i64,
 }
 
 async fn status(
@@ -271,6 +332,7 @@ async fn status(
         tenant_id: s.tenant_id.to_string(),
         input_tokens: c.input_tokens,
         output_tokens: c.output_tokens,
+        used_tokens: used,
         total_tokens: used,
         reserved_tokens: s.reserved_tokens,
         cost_usd: micros_to_usd(c.cost_micros),
@@ -286,6 +348,8 @@ async fn status(
         max_budget_usd: budget.map(|b| micros_to_usd(b.max_budget_micros)),
         budget_pct: budget.map(|b| b.percent_used(c.cost_micros)),
         block_amount_usd: budget.map(|b| micros_to_usd(b.block_amount_micros())),
+        mode: s.policy.mode_or(state.gate.default_mode()),
+        would_refuse_count: c.would_refuse_count,
     })
     .into_response())
 }

@@ -3,4 +3,5 @@
 
 pub mod agent;
 pub mod auth;
+pub mod health;
 pub mod json;

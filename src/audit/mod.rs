@@ -18,16 +18,22 @@ pub enum AuditAction {
     AgentDeployed,
     AgentRevoked,
     UserCreated,
+    UserOverrideSet,
+    UserOverrideRemoved,
+    EnforcementModeChanged,
 }
 
 impl AuditAction {
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 9] = [
         Self::TenantCreated,
         Self::TokenLimitChanged,
         Self::BudgetConfigUpdated,
         Self::AgentDeployed,
         Self::AgentRevoked,
         Self::UserCreated,
+        Self::UserOverrideSet,
+        Self::UserOverrideRemoved,
+        Self::EnforcementModeChanged,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -38,6 +44,9 @@ impl AuditAction {
             Self::AgentDeployed => "agent_deployed",
             Self::AgentRevoked => "agent_revoked",
             Self::UserCreated => "user_created",
+            Self::UserOverrideSet => "user_override_set",
+            Self::UserOverrideRemoved => "user_override_removed",
+            Self::EnforcementModeChanged => "enforcement_mode_changed",
         }
     }
 

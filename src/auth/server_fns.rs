@@ -104,7 +104,7 @@ pub async fn create_tenant_admin(
     }
     let role = Role::TenantAdmin { tenant_id: tenant.to_string() };
     let hash = super::password::hash(password).await?;
-    let mut tx = state.db.pool.begin().await?;
+    let mut tx = state.db.begin_write().await?;
     let created = super::store::create(&mut tx, &username, &hash, &role, &admin.username, state.clock.now_ms()).await?;
     tx.commit().await?;
     let Some(user_id) = created else {

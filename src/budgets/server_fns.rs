@@ -95,7 +95,7 @@ pub async fn save_budget(
     };
     let now = state.clock.now_ms();
     let saved = async {
-        let mut tx = pool.begin().await?;
+        let mut tx = state.db.begin_write().await?;
         tenants::set_budget(&mut tx, &id, Some(&config), &user.username, now).await?;
         tx.commit().await
     }

@@ -2,7 +2,7 @@
 //! answered, and the reservation an admitted call holds. Pure data, no I/O.
 
 use crate::limits::period::Period;
-use crate::limits::{Decision, Demand, Policy, Usage};
+use crate::limits::{Decision, Demand, Policy, Usage, UserUsage};
 use crate::tenants::TenantId;
 use crate::usage::pricing::PriceTable;
 use std::fmt;
@@ -15,6 +15,8 @@ pub struct Call {
     pub estimated_tokens: u64,
     /// The model it will use, so the estimate can be priced against the budget.
     pub model: Option<String>,
+    /// The end user the call is made for: their override, if any, is decided too.
+    pub user_id: Option<String>,
 }
 
 impl Call {
@@ -38,6 +40,8 @@ pub struct Admission {
     /// Used and reserved in this period after the decision (an admitted call's own
     /// reservation included).
     pub usage: Usage,
+    /// The user's override and counter after the decision, when the call named a user who has one.
+    pub user: Option<UserUsage>,
     pub demand: Demand,
     /// Held for an admitted call with a demand, under a policy that limits something.
     pub reservation: Option<Reservation>,

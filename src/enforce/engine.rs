@@ -8,10 +8,8 @@ use super::admission::Settling;
 use super::local::Ledgers;
 use super::shared;
 use crate::db::Backend;
-use crate::tenants::TenantId;
-use crate::usage::batch::CommittedTotal;
+use crate::usage::batch::Committed;
 use sqlx::AnyConnection;
-use std::collections::HashMap;
 use std::sync::Arc;
 
 #[derive(Clone)]
@@ -43,7 +41,7 @@ impl Engine {
     }
 
     /// After the writer's commit: local ledgers take the new totals and drop what was settled.
-    pub fn after_commit(&self, committed: &HashMap<TenantId, CommittedTotal>, settled: &[Settling]) {
+    pub fn after_commit(&self, committed: &Committed, settled: &[Settling]) {
         if let Self::Local(ledgers) = self {
             ledgers.apply(committed, settled);
         }

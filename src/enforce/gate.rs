@@ -14,7 +14,7 @@ use crate::agents::{keys, store as agents, Principal};
 use crate::clock::Clock;
 use crate::db::Db;
 use crate::error::AppError;
-use crate::limits::{Policy, TokenLimit};
+use crate::limits::{EnforcementMode, Policy, TokenLimit};
 use crate::tenants::{store as tenants, TenantId};
 use crate::usage::batch::{NewEvent, Recorded};
 use crate::usage::model::{UsagePage, UsageQuery, UsageSnapshot};
@@ -31,6 +31,8 @@ pub struct GateConfig {
     pub reservation_ttl_ms: i64,
     /// What calls cost: reports without `cost_usd`, and estimates reserved against budgets.
     pub prices: Arc<PriceTable>,
+    /// The mode of tenants that have not chosen one (`--enforcement-mode`).
+    pub default_mode: EnforcementMode,
 }
 
 /// A handle to the gate; cloning it is cheap.
@@ -108,21 +110,48 @@ impl Gate {
         found.ok_or_else(gone)
     }
 
-    /// Decides whether `agent` may make `call` now; an admitted call with an estimate holds a
-    /// reservation until its report settles it (or it expires).
+    /// Decides whether `agent` may make `call` now, in the tenant's mode; an admitted call
+    /// with an estimate holds a reservation until its report settles it (or it expires). A
+    /// call monitor mode lets through that enforce would refuse is counted.
     pub async fn admit(&self, agent: &Principal, call: Call) -> Result<Admission, AppError> {
         let now = self.now();
         let (demand, ttl_ms) = (call.demand(&self.0.config.prices), self.0.config.reservation_ttl_ms);
-        match &self.0.engine {
+        let (default_mode, user_id) = (self.0.config.default_mode, call.user_id.as_deref());
+        let admission = match &self.0.engine {
             Engine::Local(ledgers) => {
                 self.with_ledger(ledgers, &agent.tenant_id, now, |ledger| {
                     let reservation = Reservation { id: ReservationId::random(), expires_at: now + ttl_ms };
-                    ledger.admit(now, demand, reservation)
+                    let mode = ledger.policy().mode_or(default_mode);
+                    ledger.admit(now, mode, user_id, demand, reservation)
                 })
-                .await
+                .await?
             }
-            Engine::Shared => shared::admit(&self.0.db, &agent.tenant_id, demand, now, ttl_ms).await,
+            Engine::Shared => {
+                let request =
+                    shared::Request { tenant_id: &agent.tenant_id, user_id, demand, now, ttl_ms, default_mode };
+                shared::admit(&self.0.db, request).await?
+            }
+        };
+        crate::metrics::check(agent.tenant_id.as_str(), &admission.decision);
+        if admission.decision.would_refuse.is_some() {
+            match &self.0.engine {
+                Engine::Local(_) => self.0.writer.count_would_refuse(&agent.tenant_id, admission.period.start),
+                Engine::Shared => {
+                    let counted =
+                        usage::add_would_refuse(&self.0.db.pool, agent.tenant_id.as_str(), admission.period.start, 1)
+                            .await;
+                    if let Err(e) = counted {
+                        tracing::warn!(error = %e, "counting a monitored refusal failed");
+                    }
+                }
+            }
         }
+        Ok(admission)
+    }
+
+    /// The mode tenants without one of their own are in.
+    pub fn default_mode(&self) -> EnforcementMode {
+        self.0.config.default_mode
     }
 
     /// Records a report of `agent`'s and settles the reservation it names. Idempotent: a
@@ -237,6 +266,19 @@ impl Gate {
     }
 }
 
+/// The tenants' usage ratios for `/metrics`: the highest get a series each (capped), and the
+/// number at or over their limit.
+async fn export_tenant_usage(gate: &Gate, now: i64) {
+    match usage::token_usage_ratios(&gate.0.db.pool, now).await {
+        Ok(mut ratios) => {
+            ratios.sort_by(|a, b| b.1.total_cmp(&a.1));
+            let over = ratios.iter().filter(|(_, r)| *r >= 1.0).count() as u64;
+            crate::metrics::tenant_usage(&ratios, over);
+        }
+        Err(e) => tracing::warn!(error = %e, "reading tenant usage for metrics failed"),
+    }
+}
+
 /// Background upkeep, every second: release expired reservations; in local mode also, every
 /// five seconds, re-read policies and forget cached keys, so that changes made by another
 /// process (the CLI) take effect.
@@ -245,23 +287,32 @@ async fn upkeep(gate: Gate) {
     for n in 1u64.. {
         tick.tick().await;
         let now = gate.now();
+        if n.is_multiple_of(15) {
+            export_tenant_usage(&gate, now).await;
+        }
         match &gate.0.engine {
             Engine::Local(ledgers) => {
-                ledgers.sweep(now);
+                crate::metrics::reservations_open(ledgers.sweep(now));
                 if n.is_multiple_of(5) {
                     if let Some(cache) = &gate.0.keys {
                         cache.clear();
                     }
-                    if let Err(e) = ledgers.refresh_policies(&gate.0.db.pool).await {
-                        tracing::warn!(error = %e, "refreshing tenant policies failed");
+                    match ledgers.refresh_policies(&gate.0.db.pool).await {
+                        Ok(reload) => {
+                            for tenant_id in reload {
+                                if let Err(e) = gate.0.writer.load_tenant(&tenant_id, now).await {
+                                    tracing::warn!(error = %e, "reloading a tenant's overrides failed");
+                                }
+                            }
+                        }
+                        Err(e) => tracing::warn!(error = %e, "refreshing tenant policies failed"),
                     }
                 }
             }
-            Engine::Shared => {
-                if let Err(e) = shared::sweep(&gate.0.db, now).await {
-                    tracing::warn!(error = %e, "releasing expired reservations failed");
-                }
-            }
+            Engine::Shared => match shared::sweep(&gate.0.db, now).await {
+                Ok(open) => crate::metrics::reservations_open(open),
+                Err(e) => tracing::warn!(error = %e, "releasing expired reservations failed"),
+            },
         }
     }
 }

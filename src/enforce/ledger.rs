@@ -3,16 +3,20 @@
 //! mutex, a check admits from it, and the writer applies committed totals to it.
 //!
 //! Invariant: `usage.used_tokens` is the committed counter of `period_start` as of the last
-//! batch the writer applied; `usage.reserved_tokens` is the sum of the open reservations.
+//! batch the writer applied; `usage.reserved_tokens` is the sum of the open reservations. The
+//! same holds per user for the users with an override (`users`): their committed counters and
+//! the sum of the open reservations made for them.
 
 use super::admission::{Admission, Reservation, ReservationId};
-use crate::limits::{Demand, Policy, Usage};
+use crate::limits::{Demand, EnforcementMode, Policy, Usage, UserUsage};
 use std::collections::HashMap;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct Held {
     demand: Demand,
     expires_at: i64,
+    /// The user whose override also holds this demand.
+    user: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -20,15 +24,66 @@ pub struct TenantLedger {
     policy: Policy,
     period_start: i64,
     usage: Usage,
+    /// The users with an override, each with their own counter.
+    users: HashMap<String, UserUsage>,
     reservations: HashMap<ReservationId, Held>,
 }
 
 impl TenantLedger {
     /// A ledger for `policy` whose period starting at `period_start` has `committed` usage.
     pub fn new(policy: Policy, period_start: i64, committed: Committed) -> Self {
-        let mut ledger = Self { policy, period_start, usage: Usage::default(), reservations: HashMap::new() };
+        let mut ledger =
+            Self { policy, period_start, usage: Usage::default(), users: HashMap::new(), reservations: HashMap::new() };
         ledger.start_period(period_start, committed);
         ledger
+    }
+
+    /// The tenant's overrides, each with the user's committed tokens this period; replaces the
+    /// ones before. Open reservations count against the users that still have an override.
+    pub fn set_overrides(&mut self, overrides: HashMap<String, UserUsage>) {
+        self.users = overrides;
+        self.recount_reserved();
+    }
+
+    /// The overrides' limits as they are now (another process may have changed them).
+    pub fn overridden_users(&self) -> impl Iterator<Item = (&str, UserUsage)> {
+        self.users.iter().map(|(u, usage)| (u.as_str(), *usage))
+    }
+
+    /// New limits for the users already overridden (another process changed them).
+    pub fn set_override_limits(&mut self, limits: &HashMap<String, crate::limits::TokenLimit>) {
+        for (user, meter) in &mut self.users {
+            if let Some(limit) = limits.get(user) {
+                meter.limit = *limit;
+            }
+        }
+    }
+
+    pub fn open_reservations(&self) -> usize {
+        self.reservations.len()
+    }
+
+    /// Applies a committed user counter of `period_start` (users without an override are not kept).
+    pub fn apply_user_commit(&mut self, period_start: i64, user_id: &str, used_tokens: u64) {
+        if period_start == self.period_start {
+            if let Some(u) = self.users.get_mut(user_id) {
+                u.used_tokens = used_tokens;
+            }
+        }
+    }
+
+    /// Sums the open reservations again, for the tenant and for each overridden user.
+    fn recount_reserved(&mut self) {
+        self.usage.reserved_tokens = self.reservations.values().map(|held| held.demand.tokens).sum();
+        self.usage.reserved_micros = self.reservations.values().map(|held| held.demand.cost_micros).sum();
+        for u in self.users.values_mut() {
+            u.reserved_tokens = 0;
+        }
+        for held in self.reservations.values() {
+            if let Some(u) = held.user.as_ref().and_then(|id| self.users.get_mut(id)) {
+                u.reserved_tokens += held.demand.tokens;
+            }
+        }
     }
 
     pub fn policy(&self) -> Policy {
@@ -55,9 +110,14 @@ impl TenantLedger {
         }
     }
 
+    /// Starts a period: the tenant's counter is `committed`, every user's is zero (a load
+    /// sets them with `set_overrides`), nothing is reserved.
     fn start_period(&mut self, period_start: i64, committed: Committed) {
         self.period_start = period_start;
         self.usage = Usage { used_tokens: committed.tokens, spend_micros: committed.spend_micros, ..Usage::default() };
+        for u in self.users.values_mut() {
+            (u.used_tokens, u.reserved_tokens) = (0, 0);
+        }
         self.reservations.clear();
     }
 
@@ -66,21 +126,33 @@ impl TenantLedger {
         let before = self.reservations.len();
         self.reservations.retain(|_, held| held.expires_at > now);
         if self.reservations.len() != before {
-            self.usage.reserved_tokens = self.reservations.values().map(|held| held.demand.tokens).sum();
-            self.usage.reserved_micros = self.reservations.values().map(|held| held.demand.cost_micros).sum();
+            self.recount_reserved();
         }
     }
 
-    /// Decides a call at `now`. An admitted call with a demand, under a policy that limits
-    /// something, holds its demand as `reservation` until it is settled or expires.
-    pub fn admit(&mut self, now: i64, demand: Demand, reservation: Reservation) -> Admission {
+    /// Decides a call of `user_id` (if named) at `now` in `mode`. A call the decision reserves
+    /// for holds its demand as `reservation` until it is settled or expires, against the
+    /// tenant and, when the user has an override, against the user too.
+    pub fn admit(
+        &mut self,
+        now: i64,
+        mode: EnforcementMode,
+        user_id: Option<&str>,
+        demand: Demand,
+        reservation: Reservation,
+    ) -> Admission {
         self.roll(now);
         self.expire(now);
-        let decision = self.policy.decide(self.usage, demand);
-        let holds = decision.allowed && !demand.is_empty() && self.policy.limits_anything();
-        let reservation = holds.then(|| {
-            self.reservations.insert(reservation.id, Held { demand, expires_at: reservation.expires_at });
+        let overridden = user_id.filter(|u| self.users.contains_key(*u));
+        let user = overridden.and_then(|u| self.users.get(u).copied());
+        let decision = self.policy.decide(mode, self.usage, user, demand);
+        let reservation = decision.reserves.then(|| {
+            let held = Held { demand, expires_at: reservation.expires_at, user: overridden.map(str::to_owned) };
+            self.reservations.insert(reservation.id, held);
             self.usage.reserve(demand);
+            if let Some(u) = overridden.and_then(|u| self.users.get_mut(u)) {
+                u.reserved_tokens += demand.tokens;
+            }
             reservation
         });
         Admission {
@@ -88,6 +160,7 @@ impl TenantLedger {
             policy: self.policy,
             period: self.policy.period_at(now),
             usage: self.usage,
+            user: overridden.and_then(|u| self.users.get(u).copied()),
             demand,
             reservation,
             now,
@@ -110,6 +183,9 @@ impl TenantLedger {
     pub fn settle(&mut self, id: ReservationId) {
         if let Some(held) = self.reservations.remove(&id) {
             self.usage.release(held.demand);
+            if let Some(u) = held.user.as_ref().and_then(|id| self.users.get_mut(id)) {
+                u.reserved_tokens = u.reserved_tokens.saturating_sub(held.demand.tokens);
+            }
         }
     }
 
@@ -146,9 +222,30 @@ mod tests {
     use proptest::prelude::*;
 
     fn ledger(limit: u64) -> TenantLedger {
-        let policy =
-            Policy { token_limit: TokenLimit::new(limit).ok(), budget: None, period_anchor: 0, period_days: 30 };
+        let policy = Policy {
+            token_limit: TokenLimit::new(limit).ok(),
+            budget: None,
+            period_anchor: 0,
+            period_days: 30,
+            mode: None,
+        };
         TenantLedger::new(policy, 0, Committed::default())
+    }
+
+    /// Admits `tokens` for `user` under reservation number `id`.
+    fn admit_for(l: &mut TenantLedger, user: &str, tokens: u64, id: u64) -> Admission {
+        let reservation = Reservation { id: rid(id), expires_at: 1_000 };
+        l.admit(0, EnforcementMode::Enforce, Some(user), Demand { tokens, cost_micros: 0 }, reservation)
+    }
+
+    fn overrides(users: &[(&str, u64, u64)]) -> HashMap<String, UserUsage> {
+        users
+            .iter()
+            .map(|&(u, limit, used)| {
+                let limit = TokenLimit::new(limit).expect("valid");
+                (u.to_owned(), UserUsage { limit, used_tokens: used, reserved_tokens: 0 })
+            })
+            .collect()
     }
 
     fn committed(tokens: u64) -> Committed {
@@ -158,7 +255,7 @@ mod tests {
     /// Admits `tokens` under reservation number `id`, expiring at `expires_at`.
     fn admit(l: &mut TenantLedger, now: i64, tokens: u64, id: u64, expires_at: i64) -> Admission {
         let reservation = Reservation { id: rid(id), expires_at };
-        l.admit(now, Demand { tokens, cost_micros: 0 }, reservation)
+        l.admit(now, EnforcementMode::Enforce, None, Demand { tokens, cost_micros: 0 }, reservation)
     }
 
     fn rid(n: u64) -> ReservationId {
@@ -201,7 +298,7 @@ mod tests {
 
     #[test]
     fn nothing_is_held_without_a_limit_or_a_demand() {
-        let policy = Policy { token_limit: None, budget: None, period_anchor: 0, period_days: 30 };
+        let policy = Policy { token_limit: None, budget: None, period_anchor: 0, period_days: 30, mode: None };
         let mut open = TenantLedger::new(policy, 0, Committed::default());
         let a = admit(&mut open, 0, 500, 1, 1_000);
         assert!(a.decision.allowed && a.reservation.is_none());
@@ -210,7 +307,53 @@ mod tests {
         assert_eq!(used_reserved(&capped), (0, 0));
     }
 
+    #[test]
+    fn an_override_holds_its_user_and_the_tenant_holds_everyone() {
+        let mut l = ledger(1_000);
+        l.set_overrides(overrides(&[("ann", 100, 30)]));
+        assert!(admit_for(&mut l, "ann", 70, 1).decision.allowed, "30 used + 70 fits ann's 100");
+        let refused = admit_for(&mut l, "ann", 1, 2);
+        assert_eq!(refused.decision.refused_by, Some(crate::limits::LimitKind::UserTokenLimit));
+        assert_eq!(refused.user.map(|u| (u.used_tokens, u.reserved_tokens)), Some((30, 70)));
+        // Bob has no override: he shares the tenant's 1,000, of which 70 are reserved (for ann).
+        assert!(admit_for(&mut l, "bob", 930, 3).decision.allowed);
+        assert!(!admit_for(&mut l, "bob", 1, 4).decision.allowed);
+        assert_eq!(admit_for(&mut l, "bob", 1, 4).decision.refused_by, Some(crate::limits::LimitKind::TokenLimit));
+        // Ann's report commits 50 (her counter 80) and settles her reservation.
+        l.apply_commit(0, committed(80));
+        l.apply_user_commit(0, "ann", 80);
+        l.settle(rid(1));
+        assert!(!admit_for(&mut l, "ann", 20, 5).decision.allowed, "bob's 930 leave the tenant 1,000 - 80 - 930 < 20");
+        l.settle(rid(3));
+        assert!(admit_for(&mut l, "ann", 20, 6).decision.allowed, "80 + 20 fits ann's 100 exactly");
+        assert!(!admit_for(&mut l, "ann", 1, 7).decision.allowed);
+        // Expiry gives ann's hold back; removing her override makes her share the tenant total.
+        l.expire(1_000);
+        assert_eq!(l.overridden_users().map(|(_, u)| u.reserved_tokens).sum::<u64>(), 0);
+        l.set_overrides(HashMap::new());
+        assert!(admit_for(&mut l, "ann", 900, 8).decision.allowed);
+    }
+
     proptest! {
+        /// 64 checks of users with and without overrides, in any order: each overridden user is
+        /// admitted exactly as many estimates as fit their limit (and the tenant's), and the
+        /// tenant never holds more than its limit.
+        #[test]
+        fn overridden_users_get_exactly_what_fits(order in prop::collection::vec(0usize..3, 64), e in 1u64..500, k in 1u64..10) {
+            let mut l = ledger(1 << 40);
+            l.set_overrides(overrides(&[("u0", k * e, 0), ("u1", 2 * k * e, 0)]));
+            let mut admitted = [0u64; 3];
+            for (i, who) in order.iter().enumerate() {
+                if admit_for(&mut l, &format!("u{who}"), e, i as u64).decision.allowed {
+                    admitted[*who] += 1;
+                }
+            }
+            let asked = |w: usize| order.iter().filter(|&&x| x == w).count() as u64;
+            prop_assert_eq!(admitted[0], asked(0).min(k));
+            prop_assert_eq!(admitted[1], asked(1).min(2 * k));
+            prop_assert_eq!(admitted[2], asked(2), "u2 has no override and the tenant has room");
+        }
+
         /// Whatever the order of checks, admitted estimates never exceed the limit while
         /// nothing is settled: exactly floor(limit / e) of any number of checks of e fit.
         #[test]

@@ -9,34 +9,45 @@
 use super::admission::{Admission, Reservation, ReservationId, Settling};
 use crate::db::Db;
 use crate::error::AppError;
-use crate::limits::{Decision, Demand, Policy, Usage};
+use crate::limits::{Decision, Demand, EnforcementMode, Policy, TokenLimit, Usage, UserUsage};
 use crate::tenants::store::TenantRecord;
 use crate::tenants::TenantId;
 use crate::usage::store::CURRENT_PERIOD_START;
 use sqlx::{AnyConnection, AssertSqlSafe};
 use std::collections::HashMap;
 
-/// Decides a call; with a demand under a limit, reserves it atomically on the counter row.
-pub async fn admit(
-    db: &Db,
-    tenant_id: &TenantId,
-    demand: Demand,
-    now: i64,
-    ttl_ms: i64,
-) -> Result<Admission, AppError> {
+/// One call to decide.
+pub struct Request<'a> {
+    pub tenant_id: &'a TenantId,
+    /// The end user; their override, if they have one, is decided and reserved too.
+    pub user_id: Option<&'a str>,
+    pub demand: Demand,
+    pub now: i64,
+    pub ttl_ms: i64,
+    pub default_mode: EnforcementMode,
+}
+
+/// Decides a call; with a demand the decision reserves, reserves it atomically on the counter
+/// row (and on the user's row when the user has an override). Rows are locked tenant first,
+/// then user, as every writer of counter rows does.
+pub async fn admit(db: &Db, r: Request<'_>) -> Result<Admission, AppError> {
+    let (tenant_id, demand, now) = (r.tenant_id, r.demand, r.now);
     // A plain check (or no limit) only reads: one query, no transaction.
-    let (policy, usage) = read(&db.pool, tenant_id, now).await?;
-    let answer = |decision: Decision, usage: Usage, reservation| Admission {
+    let (policy, usage, user) = read(&db.pool, tenant_id, r.user_id, now).await?;
+    let mode = policy.mode_or(r.default_mode);
+    let answer = |decision: Decision, usage: Usage, user: Option<UserUsage>, reservation| Admission {
         decision,
         policy,
         period: policy.period_at(now),
         usage,
+        user,
         demand,
         reservation,
         now,
     };
-    if demand.is_empty() || !policy.limits_anything() {
-        return Ok(answer(policy.decide(usage, demand), usage, None));
+    let limited = policy.limits_anything() || user.is_some();
+    if demand.is_empty() || mode == EnforcementMode::Off || !limited {
+        return Ok(answer(policy.decide(mode, usage, user, demand), usage, user, None));
     }
     let period = policy.period_at(now);
     let mut tx = db.pool.begin().await?;
@@ -52,17 +63,35 @@ pub async fn admit(
     .fetch_one(&mut *tx)
     .await?;
     let mut usage = row.usage();
-    let decision = policy.decide(usage, demand);
-    if !decision.allowed {
+    // Then the user's row, when the user has an override.
+    let mut user = match (r.user_id, user) {
+        (Some(user_id), Some(meter)) => {
+            let (used, reserved): (i64, i64) = sqlx::query_as(
+                "INSERT INTO user_usage_counters (tenant_id, user_id, period_start) VALUES ($1, $2, $3)
+                 ON CONFLICT (tenant_id, user_id, period_start) DO UPDATE SET reserved_tokens = user_usage_counters.reserved_tokens
+                 RETURNING input_tokens + output_tokens, reserved_tokens",
+            )
+            .bind(tenant_id.as_str())
+            .bind(user_id)
+            .bind(period.start)
+            .fetch_one(&mut *tx)
+            .await?;
+            Some(UserUsage { used_tokens: used.max(0) as u64, reserved_tokens: reserved.max(0) as u64, ..meter })
+        }
+        _ => None,
+    };
+    let decision = policy.decide(mode, usage, user, demand);
+    if !decision.reserves {
         tx.commit().await?;
-        return Ok(answer(decision, usage, None));
+        return Ok(answer(decision, usage, user, None));
     }
-    let reservation = Reservation { id: ReservationId::random(), expires_at: now + ttl_ms };
+    let reservation = Reservation { id: ReservationId::random(), expires_at: now + r.ttl_ms };
+    let held_user = r.user_id.filter(|_| user.is_some());
     // One round trip: the reservation row and the counter's reserved figures together.
     sqlx::query(
         "WITH held AS (
-           INSERT INTO reservations (id, tenant_id, period_start, tokens, expires_at, cost_micros)
-           VALUES ($1, $2, $3, $4, $5, $6)
+           INSERT INTO reservations (id, tenant_id, period_start, tokens, expires_at, cost_micros, user_id)
+           VALUES ($1, $2, $3, $4, $5, $6, $7)
          )
          UPDATE usage_counters SET reserved_tokens = reserved_tokens + $4, reserved_cost_micros = reserved_cost_micros + $6
          WHERE tenant_id = $2 AND period_start = $3",
@@ -73,48 +102,92 @@ pub async fn admit(
     .bind(demand.tokens as i64)
     .bind(reservation.expires_at)
     .bind(demand.cost_micros as i64)
+    .bind(held_user)
     .execute(&mut *tx)
     .await?;
+    if let Some(user_id) = held_user {
+        hold_user(&mut tx, tenant_id.as_str(), user_id, period.start, demand.tokens as i64).await?;
+    }
     tx.commit().await?;
     usage.reserve(demand);
-    Ok(answer(decision, usage, Some(reservation)))
+    if let Some(u) = &mut user {
+        u.reserved_tokens += demand.tokens;
+    }
+    Ok(answer(decision, usage, user, Some(reservation)))
 }
 
-/// Releases reservations that expired at or before `now`.
-pub async fn sweep(db: &Db, now: i64) -> Result<(), AppError> {
+/// Adds `tokens` (negative: gives them back) to a user's reserved tokens.
+async fn hold_user(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    user_id: &str,
+    period_start: i64,
+    tokens: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE user_usage_counters SET reserved_tokens = reserved_tokens + $4
+         WHERE tenant_id = $1 AND user_id = $2 AND period_start = $3",
+    )
+    .bind(tenant_id)
+    .bind(user_id)
+    .bind(period_start)
+    .bind(tokens)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Releases reservations that expired at or before `now`; returns how many stay open.
+pub async fn sweep(db: &Db, now: i64) -> Result<u64, AppError> {
     let mut tx = db.pool.begin().await?;
-    let expired: Vec<(String, i64, i64, i64)> = sqlx::query_as(
-        "DELETE FROM reservations WHERE expires_at <= $1 RETURNING tenant_id, period_start, tokens, cost_micros",
+    let expired: Vec<(String, i64, i64, i64, Option<String>)> = sqlx::query_as(
+        "DELETE FROM reservations WHERE expires_at <= $1 RETURNING tenant_id, period_start, tokens, cost_micros, user_id",
     )
     .bind(now)
     .fetch_all(&mut *tx)
     .await?;
     let mut sums: HashMap<(String, i64), (i64, i64)> = HashMap::new();
-    for (tenant_id, period_start, tokens, cost_micros) in expired {
+    let mut user_sums: HashMap<(String, String, i64), i64> = HashMap::new();
+    for (tenant_id, period_start, tokens, cost_micros, user_id) in expired {
+        if let Some(user_id) = user_id {
+            *user_sums.entry((tenant_id.clone(), user_id, period_start)).or_default() += tokens;
+        }
         let sum = sums.entry((tenant_id, period_start)).or_default();
         *sum = (sum.0 + tokens, sum.1 + cost_micros);
     }
-    // In a fixed order, as every writer of counter rows does, so sweepers cannot deadlock.
+    // In a fixed order, as every writer of counter rows does (tenants' rows, then users'), so
+    // sweepers cannot deadlock.
     let mut groups: Vec<_> = sums.into_iter().collect();
     groups.sort();
     for ((tenant_id, period_start), (tokens, cost_micros)) in groups {
         give_back(&mut tx, &tenant_id, period_start, tokens, cost_micros).await?;
     }
+    let mut users: Vec<_> = user_sums.into_iter().collect();
+    users.sort();
+    for ((tenant_id, user_id, period_start), tokens) in users {
+        hold_user(&mut tx, &tenant_id, &user_id, period_start, -tokens).await?;
+    }
+    let open: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM reservations").fetch_one(&mut *tx).await?;
     tx.commit().await?;
-    Ok(())
+    Ok(open.max(0) as u64)
 }
 
-/// Settles a reservation inside the writer's transaction: deletes it and gives its tokens back.
+/// Settles a reservation inside the writer's transaction: deletes it and gives its tokens back
+/// (to the user's row too, when it held one; the writer holds the tenant's row already).
 pub async fn settle(conn: &mut AnyConnection, settling: &Settling) -> Result<(), sqlx::Error> {
-    let row: Option<(i64, i64, i64)> = sqlx::query_as(
-        "DELETE FROM reservations WHERE id = $1 AND tenant_id = $2 RETURNING period_start, tokens, cost_micros",
+    let row: Option<(i64, i64, i64, Option<String>)> = sqlx::query_as(
+        "DELETE FROM reservations WHERE id = $1 AND tenant_id = $2 RETURNING period_start, tokens, cost_micros, user_id",
     )
     .bind(settling.reservation.to_string())
     .bind(settling.tenant_id.as_str())
     .fetch_optional(&mut *conn)
     .await?;
-    if let Some((period_start, tokens, cost_micros)) = row {
-        give_back(conn, settling.tenant_id.as_str(), period_start, tokens, cost_micros).await?;
+    if let Some((period_start, tokens, cost_micros, user_id)) = row {
+        let tenant_id = settling.tenant_id.as_str();
+        give_back(conn, tenant_id, period_start, tokens, cost_micros).await?;
+        if let Some(user_id) = user_id {
+            hold_user(conn, tenant_id, &user_id, period_start, -tokens).await?;
+        }
     }
     Ok(())
 }
@@ -160,25 +233,49 @@ impl UsageRow {
     }
 }
 
-/// The tenant's policy and its current period's used and reserved tokens, in one query.
-async fn read(pool: &sqlx::AnyPool, tenant_id: &TenantId, now: i64) -> Result<(Policy, Usage), AppError> {
+/// The tenant's policy, its current period's used and reserved figures, and the user's
+/// override with their counter when `user_id` names a user who has one, in one query.
+async fn read(
+    pool: &sqlx::AnyPool,
+    tenant_id: &TenantId,
+    user_id: Option<&str>,
+    now: i64,
+) -> Result<(Policy, Usage, Option<UserUsage>), AppError> {
     #[derive(sqlx::FromRow)]
     struct Row {
         #[sqlx(flatten)]
         tenant: TenantRecord,
         #[sqlx(flatten)]
         usage: UsageRow,
+        user_limit: Option<i64>,
+        user_used: i64,
+        user_reserved: i64,
     }
     let sql = format!(
         "SELECT t.*, COALESCE(c.input_tokens + c.output_tokens, 0) AS used_tokens,
                 COALESCE(c.reserved_tokens, 0) AS reserved_tokens, COALESCE(c.cost_micros, 0) AS spend_micros,
-                COALESCE(c.reserved_cost_micros, 0) AS reserved_cost_micros
-         FROM tenants t LEFT JOIN usage_counters c ON c.tenant_id = t.id AND c.period_start = {CURRENT_PERIOD_START}
+                COALESCE(c.reserved_cost_micros, 0) AS reserved_cost_micros,
+                ul.token_limit AS user_limit, COALESCE(uc.input_tokens + uc.output_tokens, 0) AS user_used,
+                COALESCE(uc.reserved_tokens, 0) AS user_reserved
+         FROM tenants t
+         LEFT JOIN usage_counters c ON c.tenant_id = t.id AND c.period_start = {CURRENT_PERIOD_START}
+         LEFT JOIN user_limits ul ON ul.tenant_id = t.id AND ul.user_id = $3
+         LEFT JOIN user_usage_counters uc
+           ON uc.tenant_id = t.id AND uc.user_id = $3 AND uc.period_start = {CURRENT_PERIOD_START}
          WHERE t.id = $2"
     );
-    let row =
-        sqlx::query_as::<_, Row>(AssertSqlSafe(sql)).bind(now).bind(tenant_id.as_str()).fetch_optional(pool).await?;
+    let row = sqlx::query_as::<_, Row>(AssertSqlSafe(sql))
+        .bind(now)
+        .bind(tenant_id.as_str())
+        .bind(user_id)
+        .fetch_optional(pool)
+        .await?;
     // The key was valid a moment ago; a tenant gone since answers like a revoked key.
     let row = row.ok_or_else(|| AppError::unauthorized("Invalid or revoked API key"))?;
-    Ok((row.tenant.policy(), row.usage.usage()))
+    let user = row.user_limit.and_then(|l| TokenLimit::new(u64::try_from(l).ok()?).ok()).map(|limit| UserUsage {
+        limit,
+        used_tokens: row.user_used.max(0) as u64,
+        reserved_tokens: row.user_reserved.max(0) as u64,
+    });
+    Ok((row.tenant.policy(), row.usage.usage(), user))
 }

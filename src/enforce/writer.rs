@@ -14,6 +14,7 @@ use crate::error::AppError;
 use crate::tenants::TenantId;
 use crate::usage::batch::{NewEvent, Recorded};
 use crate::usage::store::record_batch;
+use std::collections::HashMap;
 use tokio::sync::{mpsc, oneshot};
 
 /// The most reports committed in one transaction.
@@ -26,6 +27,7 @@ type Reply<T> = oneshot::Sender<Result<T, AppError>>;
 enum Job {
     Report { event: NewEvent, settles: Option<ReservationId>, reply: Reply<Recorded> },
     LoadTenant { tenant_id: TenantId, now: i64, reply: Reply<bool> },
+    WouldRefuse { tenant_id: TenantId, period_start: i64 },
 }
 
 /// A handle to the writer task; cloning it is cheap.
@@ -58,6 +60,15 @@ impl Writer {
         answer.await.map_err(|_| stopped())?
     }
 
+    /// Counts a call monitor mode let through that enforce would have refused. Never waits:
+    /// when the queue is full the count is dropped (and logged) rather than slowing checks.
+    pub fn count_would_refuse(&self, tenant_id: &TenantId, period_start: i64) {
+        let job = Job::WouldRefuse { tenant_id: tenant_id.clone(), period_start };
+        if self.jobs.try_send(job).is_err() {
+            tracing::warn!(tenant_id = %tenant_id, "writer queue full: a monitored refusal was not counted");
+        }
+    }
+
     async fn send(&self, job: Job) -> Result<(), AppError> {
         self.jobs.send(job).await.map_err(|_| stopped())
     }
@@ -73,11 +84,13 @@ struct Batch {
     events: Vec<NewEvent>,
     settles: Vec<Option<ReservationId>>,
     replies: Vec<Reply<Recorded>>,
+    /// Monitored refusals to count, by tenant and period.
+    would_refuse: HashMap<(TenantId, i64), i64>,
 }
 
 impl Batch {
     fn is_empty(&self) -> bool {
-        self.events.is_empty()
+        self.events.is_empty() && self.would_refuse.is_empty()
     }
 
     /// The reservations the events at `range` settle.
@@ -101,6 +114,9 @@ async fn run(db: Db, engine: Engine, mut rx: mpsc::Receiver<Job>) {
                     batch.events.push(event);
                     batch.settles.push(settles);
                     batch.replies.push(reply);
+                }
+                Job::WouldRefuse { tenant_id, period_start } => {
+                    *batch.would_refuse.entry((tenant_id, period_start)).or_default() += 1;
                 }
                 Job::LoadTenant { tenant_id, now, reply } => {
                     // Commit what came before the load first, so the load sees it.
@@ -129,9 +145,20 @@ async fn commit(db: &Db, engine: &Engine, batch: Batch) {
     if batch.is_empty() {
         return;
     }
+    if !batch.would_refuse.is_empty() {
+        if let Err(e) = count_would_refuse(db, &batch.would_refuse).await {
+            tracing::warn!(error = %e, "counting monitored refusals failed");
+        }
+    }
+    if batch.events.is_empty() {
+        return;
+    }
     let all = 0..batch.events.len();
+    let started = std::time::Instant::now();
     match try_commit(db, engine, &batch.events, &batch.settling(all)).await {
         Ok(outcomes) => {
+            let recorded = outcomes.iter().filter(|o| o.recorded).count();
+            crate::metrics::reports_committed(recorded, outcomes.len() - recorded, started.elapsed());
             for (reply, outcome) in batch.replies.into_iter().zip(outcomes) {
                 let _ = reply.send(Ok(outcome));
             }
@@ -144,10 +171,24 @@ async fn commit(db: &Db, engine: &Engine, batch: Batch) {
                     .await
                     .map_err(AppError::from)
                     .and_then(|mut o| o.pop().ok_or_else(AppError::internal));
+                if result.is_err() {
+                    crate::metrics::reports_failed(1);
+                }
                 let _ = reply.send(result);
             }
         }
     }
+}
+
+/// Adds the batch's monitored refusals to their counters, in one transaction in lock order.
+async fn count_would_refuse(db: &Db, counts: &HashMap<(TenantId, i64), i64>) -> Result<(), sqlx::Error> {
+    let mut sorted: Vec<_> = counts.iter().collect();
+    sorted.sort();
+    let mut tx = db.pool.begin().await?;
+    for ((tenant_id, period_start), n) in sorted {
+        crate::usage::store::add_would_refuse(&mut *tx, tenant_id.as_str(), *period_start, *n).await?;
+    }
+    tx.commit().await
 }
 
 async fn try_commit(

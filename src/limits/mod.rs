@@ -3,10 +3,12 @@
 //! change a tenant's limit.
 
 pub mod edit;
+pub mod mode;
 pub mod period;
 pub mod policy;
 pub mod rules;
 pub mod server_fns;
 
-pub use policy::{Decision, Demand, LimitKind, Policy, Usage};
+pub use mode::EnforcementMode;
+pub use policy::{Decision, Demand, LimitKind, Policy, Usage, UserUsage};
 pub use rules::{format_usage_pct, parse_optional_limit, usage_pct, TokenLimit, UsageBand, MAX_TOKEN_LIMIT};

@@ -6,8 +6,11 @@
 //! Every limit is a *meter*: a cap on one quantity per period, with what is used, what open
 //! reservations hold, and what the call asks. A USD budget or a per-user override is one more
 //! meter (a new `LimitKind`, a field in `Policy`, `Usage` and `Demand`), decided by the same
-//! loop; an enforcement mode would turn a refusal into a recorded "would have refused".
+//! loop; a per-user override is a meter on that user's own counter ([`UserUsage`]). The
+//! enforcement mode then says what a refusal does: `enforce` refuses, `monitor` lets the call
+//! through and records a "would have refused", `off` decides nothing.
 
+use super::mode::EnforcementMode;
 use super::period::{current_period, Period};
 use super::rules::TokenLimit;
 use crate::budgets::rules::{BudgetConfig, BudgetState};
@@ -21,6 +24,8 @@ pub enum LimitKind {
     TokenLimit,
     /// The tenant's USD spend per period, refused at the block amount (max × grace %).
     Budget,
+    /// One user's tokens per period, where the tenant set an override for that user.
+    UserTokenLimit,
 }
 
 impl LimitKind {
@@ -29,6 +34,7 @@ impl LimitKind {
         match self {
             Self::TokenLimit => "token_limit",
             Self::Budget => "budget",
+            Self::UserTokenLimit => "user_token_limit",
         }
     }
 
@@ -37,6 +43,7 @@ impl LimitKind {
         match self {
             Self::TokenLimit => "token_limit_exceeded",
             Self::Budget => "budget_exceeded",
+            Self::UserTokenLimit => "user_token_limit_exceeded",
         }
     }
 }
@@ -51,6 +58,8 @@ pub struct Policy {
     /// Periods repeat every `period_days` from this instant (Unix ms).
     pub period_anchor: i64,
     pub period_days: u32,
+    /// The tenant's own mode; `None`: the server's default.
+    pub mode: Option<EnforcementMode>,
 }
 
 /// What is counted against a policy in the current period.
@@ -64,6 +73,16 @@ pub struct Usage {
     pub spend_micros: u64,
     /// Spend held by admitted calls whose reports have not arrived yet, micro-USD.
     pub reserved_micros: u64,
+}
+
+/// A user's override and that user's counter this period: decided beside the tenant's
+/// limits, never instead of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UserUsage {
+    pub limit: TokenLimit,
+    pub used_tokens: u64,
+    /// Tokens held by this user's admitted calls whose reports have not arrived yet.
+    pub reserved_tokens: u64,
 }
 
 /// What a call asks to reserve before it runs; all zero for a plain check.
@@ -80,6 +99,13 @@ pub struct Decision {
     pub allowed: bool,
     /// The first limit that refused; `None` when allowed.
     pub refused_by: Option<LimitKind>,
+    /// In monitor mode, the limit that would have refused the call (which went ahead).
+    pub would_refuse: Option<LimitKind>,
+    /// Whether the call's demand is held as a reservation: only for a call that fits every
+    /// limit, with a demand, under a policy that limits something and a mode that decides.
+    pub reserves: bool,
+    /// The mode the decision was made in.
+    pub mode: EnforcementMode,
 }
 
 /// One limit against its counter.
@@ -113,7 +139,7 @@ impl Policy {
     }
 
     /// Every limit this policy sets, each with its counter and the call's demand on it.
-    fn meters(&self, usage: Usage, demand: Demand) -> impl Iterator<Item = Meter> {
+    fn meters(&self, usage: Usage, user: Option<UserUsage>, demand: Demand) -> impl Iterator<Item = Meter> {
         let tokens = self.token_limit.map(|limit| Meter {
             kind: LimitKind::TokenLimit,
             limit: limit.get(),
@@ -129,7 +155,19 @@ impl Policy {
             reserved: usage.reserved_micros,
             demand: demand.cost_micros,
         });
-        tokens.into_iter().chain(budget)
+        let user = user.map(|u| Meter {
+            kind: LimitKind::UserTokenLimit,
+            limit: u.limit.get(),
+            used: u.used_tokens,
+            reserved: u.reserved_tokens,
+            demand: demand.tokens,
+        });
+        tokens.into_iter().chain(budget).chain(user)
+    }
+
+    /// The mode decisions are made in: the tenant's own, else `default`.
+    pub fn mode_or(&self, default: EnforcementMode) -> EnforcementMode {
+        self.mode.unwrap_or(default)
     }
 
     /// The budget state of committed spend (`None` without a budget).
@@ -139,7 +177,7 @@ impl Policy {
 
     /// Whether any limit is set; without one every call is allowed and nothing is reserved.
     pub fn limits_anything(&self) -> bool {
-        self.meters(Usage::default(), Demand::default()).next().is_some()
+        self.meters(Usage::default(), None, Demand::default()).next().is_some()
     }
 
     /// Tokens a call could still reserve: the limit less what is used and reserved (`None`:
@@ -148,11 +186,23 @@ impl Policy {
         self.token_limit.map(|l| l.get().saturating_sub(usage.used_tokens.saturating_add(usage.reserved_tokens)))
     }
 
-    /// Decides a call: allowed when every limit admits it; otherwise refused by the first that
-    /// does not. A policy without limits allows everything.
-    pub fn decide(&self, usage: Usage, demand: Demand) -> Decision {
-        let refused_by = self.meters(usage, demand).find(|m| !m.admits()).map(|m| m.kind);
-        Decision { allowed: refused_by.is_none(), refused_by }
+    /// Decides a call in `mode`: it fits when every limit admits it (the tenant's, and the
+    /// user's override when `user` has one); otherwise the first that does not names itself.
+    /// `enforce` refuses what does not fit; `monitor` lets it through and says what would have
+    /// refused it; `off` decides nothing. A policy without limits allows everything.
+    pub fn decide(&self, mode: EnforcementMode, usage: Usage, user: Option<UserUsage>, demand: Demand) -> Decision {
+        if mode == EnforcementMode::Off {
+            return Decision { allowed: true, refused_by: None, would_refuse: None, reserves: false, mode };
+        }
+        let over = self.meters(usage, user, demand).find(|m| !m.admits()).map(|m| m.kind);
+        let limited = self.limits_anything() || user.is_some();
+        let reserves = over.is_none() && !demand.is_empty() && limited;
+        match mode {
+            EnforcementMode::Monitor => {
+                Decision { allowed: true, refused_by: None, would_refuse: over, reserves, mode }
+            }
+            _ => Decision { allowed: over.is_none(), refused_by: over, would_refuse: None, reserves, mode },
+        }
     }
 }
 
@@ -183,12 +233,24 @@ mod tests {
     use crate::limits::rules::{UsageBand, MAX_TOKEN_LIMIT};
     use proptest::prelude::*;
 
+    /// Decisions of the enforce mode for a tenant-wide call (no user override).
+    trait Enforced {
+        fn enforce(&self, usage: Usage, demand: Demand) -> Decision;
+    }
+
+    impl Enforced for Policy {
+        fn enforce(&self, usage: Usage, demand: Demand) -> Decision {
+            self.decide(EnforcementMode::Enforce, usage, None, demand)
+        }
+    }
+
     fn policy(limit: Option<u64>) -> Policy {
         Policy {
             token_limit: limit.map(|l| TokenLimit::new(l).expect("valid limit in test")),
             budget: None,
             period_anchor: 0,
             period_days: 30,
+            mode: None,
         }
     }
 
@@ -222,24 +284,25 @@ mod tests {
     #[test]
     fn refusals_name_the_limit() {
         let p = policy(Some(100));
-        assert_eq!(p.decide(usage(99, 0), Demand::default()), Decision { allowed: true, refused_by: None });
-        let refused = p.decide(usage(100, 0), Demand::default());
-        assert_eq!(refused, Decision { allowed: false, refused_by: Some(LimitKind::TokenLimit) });
+        let fine = p.enforce(usage(99, 0), Demand::default());
+        assert_eq!((fine.allowed, fine.refused_by, fine.reserves), (true, None, false));
+        let refused = p.enforce(usage(100, 0), Demand::default());
+        assert_eq!((refused.allowed, refused.refused_by), (false, Some(LimitKind::TokenLimit)));
         assert_eq!(LimitKind::TokenLimit.as_str(), "token_limit");
         assert_eq!(LimitKind::TokenLimit.error_code(), "token_limit_exceeded");
-        assert!(p.decide(usage(50, 40), tokens(10)).allowed, "50 + 40 + 10 fits 100 exactly");
-        assert!(!p.decide(usage(50, 40), tokens(11)).allowed);
+        assert!(p.enforce(usage(50, 40), tokens(10)).allowed, "50 + 40 + 10 fits 100 exactly");
+        assert!(!p.enforce(usage(50, 40), tokens(11)).allowed);
 
         // $500 at 110 %: blocked from $550 of spend; a $10 estimate needs $10 of room.
         let b = budgeted(Some(100), 500_000_000, 110);
-        assert!(b.decide(spend(549_999_999, 0), Demand::default()).allowed);
-        let blocked = b.decide(spend(550_000_000, 0), Demand::default());
+        assert!(b.enforce(spend(549_999_999, 0), Demand::default()).allowed);
+        let blocked = b.enforce(spend(550_000_000, 0), Demand::default());
         assert_eq!(blocked.refused_by, Some(LimitKind::Budget));
-        assert!(b.decide(spend(530_000_000, 10_000_000), cost(10_000_000)).allowed);
-        assert!(!b.decide(spend(530_000_000, 10_000_001), cost(10_000_000)).allowed);
+        assert!(b.enforce(spend(530_000_000, 10_000_000), cost(10_000_000)).allowed);
+        assert!(!b.enforce(spend(530_000_000, 10_000_001), cost(10_000_000)).allowed);
         // Both limits refusing: the token limit is named first.
         let both =
-            b.decide(Usage { used_tokens: 100, spend_micros: 600_000_000, ..Usage::default() }, Demand::default());
+            b.enforce(Usage { used_tokens: 100, spend_micros: 600_000_000, ..Usage::default() }, Demand::default());
         assert_eq!(both.refused_by, Some(LimitKind::TokenLimit));
         assert_eq!(LimitKind::Budget.error_code(), "budget_exceeded");
     }
@@ -255,7 +318,7 @@ mod tests {
     proptest! {
         #[test]
         fn decision_equals_used_at_least_limit(used in any::<u64>(), l in 1..=MAX_TOKEN_LIMIT) {
-            let d = policy(Some(l)).decide(usage(used, 0), Demand::default());
+            let d = policy(Some(l)).enforce(usage(used, 0), Demand::default());
             prop_assert_eq!(!d.allowed, used >= l);
             prop_assert_eq!(d.refused_by.is_some(), !d.allowed);
             if d.allowed {
@@ -266,20 +329,21 @@ mod tests {
         #[test]
         fn admission_is_exactly_the_fit_rule(used in any::<u64>(), reserved in any::<u64>(), e in 1u64.., l in 1..=MAX_TOKEN_LIMIT) {
             let fits = free_slots(l, u128::from(used) + u128::from(reserved)) >= u128::from(e);
-            prop_assert_eq!(policy(Some(l)).decide(usage(used, reserved), tokens(e)).allowed, fits);
-            prop_assert!(policy(None).decide(usage(used, reserved), tokens(e)).allowed);
+            prop_assert_eq!(policy(Some(l)).enforce(usage(used, reserved), tokens(e)).allowed, fits);
+            prop_assert!(policy(None).enforce(usage(used, reserved), tokens(e)).allowed);
         }
 
         #[test]
         fn admission_without_estimate_is_the_token_rule(used in any::<u64>(), reserved in any::<u64>(), l in 1..=MAX_TOKEN_LIMIT) {
             // Reservations do not refuse a plain check: only used tokens do.
-            let plain = policy(Some(l)).decide(usage(used, reserved), Demand::default());
+            let plain = policy(Some(l)).enforce(usage(used, reserved), Demand::default());
             prop_assert_eq!(plain.allowed, free_slots(l, u128::from(used)) >= 1);
         }
 
         #[test]
         fn no_limit_always_allows(used in any::<u64>(), reserved in any::<u64>(), e in any::<u64>()) {
-            prop_assert_eq!(policy(None).decide(usage(used, reserved), tokens(e)), Decision { allowed: true, refused_by: None });
+            let d = policy(None).enforce(usage(used, reserved), tokens(e));
+            prop_assert_eq!((d.allowed, d.refused_by, d.reserves), (true, None, false));
         }
 
         /// More usage never turns a refusal into an admission, and a smaller demand that is
@@ -288,12 +352,12 @@ mod tests {
         fn decisions_are_monotone(used in 0u64..1 << 40, more in 0u64..1 << 40, reserved in 0u64..1 << 40,
                                   e in 1u64..1 << 40, smaller in 1u64..1 << 40, l in 1u64..1 << 41) {
             let p = policy(Some(l));
-            if !p.decide(usage(used, reserved), tokens(e)).allowed {
-                prop_assert!(!p.decide(usage(used + more, reserved), tokens(e)).allowed);
-                prop_assert!(!p.decide(usage(used, reserved + more), tokens(e)).allowed);
+            if !p.enforce(usage(used, reserved), tokens(e)).allowed {
+                prop_assert!(!p.enforce(usage(used + more, reserved), tokens(e)).allowed);
+                prop_assert!(!p.enforce(usage(used, reserved + more), tokens(e)).allowed);
             }
-            if p.decide(usage(used, reserved), tokens(e)).allowed {
-                prop_assert!(p.decide(usage(used, reserved), tokens(smaller.min(e))).allowed);
+            if p.enforce(usage(used, reserved), tokens(e)).allowed {
+                prop_assert!(p.enforce(usage(used, reserved), tokens(smaller.min(e))).allowed);
             }
         }
 
@@ -305,7 +369,7 @@ mod tests {
             let mut u = usage(used, 0);
             for e in demands {
                 let free = free_slots(l, u128::from(u.used_tokens) + u128::from(u.reserved_tokens));
-                let d = p.decide(u, tokens(e));
+                let d = p.enforce(u, tokens(e));
                 prop_assert_eq!(d.allowed, free >= u128::from(e));
                 if d.allowed { u.reserve(tokens(e)); }
                 prop_assert!(u.reserved_tokens == 0 || u.used_tokens + u.reserved_tokens <= l);
@@ -316,7 +380,7 @@ mod tests {
         #[test]
         fn danger_band_is_exactly_a_refused_check(used in 0u64..1u64 << 40, l in 1u64..1u64 << 40) {
             let limit = TokenLimit::new(l).expect("valid");
-            let refused = !policy(Some(l)).decide(usage(used, 0), Demand::default()).allowed;
+            let refused = !policy(Some(l)).enforce(usage(used, 0), Demand::default()).allowed;
             prop_assert_eq!(UsageBand::for_usage(used, limit) == UsageBand::Danger, refused);
         }
 
@@ -341,19 +405,62 @@ mod tests {
             let both = budgeted(Some(l), max_cents * 10_000, grace);
             let tokens_only = policy(Some(l));
             let budget_only = budgeted(None, max_cents * 10_000, grace);
-            let t = tokens_only.decide(u, d).allowed;
-            let b = budget_only.decide(u, d).allowed;
-            let decision = both.decide(u, d);
+            let t = tokens_only.enforce(u, d).allowed;
+            let b = budget_only.enforce(u, d).allowed;
+            let decision = both.enforce(u, d);
             prop_assert_eq!(decision.allowed, t && b);
             let expected = if !t { Some(LimitKind::TokenLimit) } else if !b { Some(LimitKind::Budget) } else { None };
             prop_assert_eq!(decision.refused_by, expected);
+        }
+
+        /// A user with an override is decided by the tenant's limits and by the override, each
+        /// on its own counter: refused exactly when the tenant alone would refuse the call or
+        /// when the user's counter, seen as a tenant of its own under the override, would. The
+        /// tenant's limits are named first; a user without an override is the tenant alone.
+        #[test]
+        fn a_user_override_composes_with_the_tenant(used in 0u64..3_000, reserved in 0u64..3_000, l in 1u64..3_000,
+                                                   u_used in 0u64..3_000, u_reserved in 0u64..3_000, u_limit in 1u64..3_000,
+                                                   e in 0u64..500) {
+            let tenant = policy(Some(l));
+            let u = usage(used, reserved);
+            let user = UserUsage { limit: TokenLimit::new(u_limit).expect("valid"), used_tokens: u_used, reserved_tokens: u_reserved };
+            let d = tokens(e);
+            let alone = tenant.enforce(u, d);
+            let as_tenant = policy(Some(u_limit)).enforce(usage(u_used, u_reserved), d);
+            let both = tenant.decide(EnforcementMode::Enforce, u, Some(user), d);
+            prop_assert_eq!(both.allowed, alone.allowed && as_tenant.allowed);
+            let expected = if !alone.allowed { Some(LimitKind::TokenLimit) } else if !as_tenant.allowed { Some(LimitKind::UserTokenLimit) } else { None };
+            prop_assert_eq!(both.refused_by, expected);
+            prop_assert_eq!(both.reserves, both.allowed && e > 0);
+            // Without a tenant limit, the override still holds.
+            let open = policy(None).decide(EnforcementMode::Enforce, u, Some(user), d);
+            prop_assert_eq!(open.allowed, as_tenant.allowed);
+        }
+
+        /// Monitor lets every call through and names exactly what enforce would have refused,
+        /// holding a reservation only where enforce would; off decides and holds nothing.
+        #[test]
+        fn monitor_and_off_never_refuse(used in 0u64..2_000, reserved in 0u64..2_000, l in 1u64..2_000,
+                                        e in 0u64..500, with_user in any::<bool>(), u_limit in 1u64..2_000) {
+            let p = policy(Some(l));
+            let user = with_user.then(|| UserUsage { limit: TokenLimit::new(u_limit).expect("valid"), used_tokens: used / 2, reserved_tokens: 0 });
+            let (u, d) = (usage(used, reserved), tokens(e));
+            let enforced = p.decide(EnforcementMode::Enforce, u, user, d);
+            let monitored = p.decide(EnforcementMode::Monitor, u, user, d);
+            prop_assert!(monitored.allowed && monitored.refused_by.is_none());
+            prop_assert_eq!(monitored.would_refuse, enforced.refused_by);
+            prop_assert_eq!(monitored.reserves, enforced.reserves);
+            let off = p.decide(EnforcementMode::Off, u, user, d);
+            prop_assert_eq!((off.allowed, off.refused_by, off.would_refuse, off.reserves), (true, None, None, false));
+            prop_assert_eq!(p.mode_or(EnforcementMode::Monitor), EnforcementMode::Monitor);
+            prop_assert_eq!(Policy { mode: Some(EnforcementMode::Off), ..p }.mode_or(EnforcementMode::Enforce), EnforcementMode::Off);
         }
 
         /// A plain check is refused by the budget exactly in the blocked state.
         #[test]
         fn budget_refuses_exactly_when_blocked(spent in 0u64..2_000_000_000, max_cents in 1i64..100_000, grace in 100u32..=150) {
             let p = budgeted(None, max_cents * 10_000, grace);
-            let refused = !p.decide(spend(spent, 0), Demand::default()).allowed;
+            let refused = !p.enforce(spend(spent, 0), Demand::default()).allowed;
             prop_assert_eq!(refused, p.budget_state(spend(spent, 0)) == Some(BudgetState::Blocked));
         }
     }

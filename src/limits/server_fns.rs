@@ -24,7 +24,7 @@ async fn update(tenant_id: &str, limit: Option<super::TokenLimit>) -> Result<(),
     let state = crate::state::app_state()?;
     let admin = crate::auth::guard::require_system_admin(&state).await?;
     let id = TenantId::parse(tenant_id)?;
-    let mut tx = state.db.pool.begin().await?;
+    let mut tx = state.db.begin_write().await?;
     if !store::set_token_limit(&mut tx, &id, limit, &admin.username, state.clock.now_ms()).await? {
         return Err(AppError::not_found(format!("No tenant with id {id}")));
     }

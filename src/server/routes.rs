@@ -9,7 +9,6 @@ use crate::state::AppState;
 use axum::body::Body;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
-use axum::routing::get;
 use axum::{middleware, Router};
 use leptos::prelude::LeptosOptions;
 use leptos::server_fn::error::SERVER_FN_ERROR_HEADER;
@@ -25,6 +24,7 @@ pub const SESSION_COOKIE: &str = "tollgate_session";
 pub const SESSION_IDLE_HOURS: i64 = 8;
 
 pub fn router(state: AppState) -> Router {
+    crate::metrics::install();
     let routes = generate_route_list(App);
     let options = state.leptos_options.clone();
     // Server-side sessions in our database; the cookie holds only a random id.
@@ -44,12 +44,27 @@ pub fn router(state: AppState) -> Router {
     // The agent API authenticates by key alone: it skips the console's layers, which keeps
     // the check path short. So do the bundle's static files.
     Router::new()
-        .route("/healthz", get(|| async { "ok" }))
+        .merge(crate::api::health::routes())
         .merge(crate::api::agent::routes())
         .merge(bundle(&state.leptos_options))
         .merge(console)
+        .layer(middleware::from_fn(count_request))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Counts each request and its latency by route pattern (`/api/agent/usage/check`, never a
+/// raw path with ids in it; pages and files without a pattern count as `other`).
+async fn count_request(request: axum::extract::Request, next: middleware::Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "other".to_owned(), |p| p.as_str().to_owned());
+    let method = request.method().as_str().to_owned();
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    crate::metrics::http_request(&route, &method, response.status().as_u16(), started.elapsed());
+    response
 }
 
 /// `/pkg`: the wasm, JavaScript and CSS of the console. Each file is sent precompressed (the

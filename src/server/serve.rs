@@ -7,6 +7,7 @@ use crate::budgets::litellm::LiteLlm;
 use crate::clock::Clock;
 use crate::db::Db;
 use crate::enforce::{Gate, GateConfig};
+use crate::limits::EnforcementMode;
 use crate::state::{AppParts, AppState};
 use crate::tenants::store as tenants;
 use crate::usage::pricing::PriceTable;
@@ -53,6 +54,18 @@ pub struct ServeArgs {
     /// POST every budget alert as JSON to this URL (retried with back-off until accepted).
     #[arg(long, env = "TOLLGATE_ALERT_WEBHOOK_URL")]
     pub alert_webhook_url: Option<String>,
+    /// The mode of every tenant that has not chosen one: `enforce` refuses calls over a limit,
+    /// `monitor` lets them through and counts them ("would have blocked"), `off` only records
+    /// usage. The rollout switch: start with `monitor`, then `enforce`.
+    #[arg(long, env = "TOLLGATE_ENFORCEMENT_MODE", default_value = "enforce", value_parser = parse_mode)]
+    pub enforcement_mode: EnforcementMode,
+    /// How many tenants get series of their own in `/metrics`; the rest are counted as `_other`.
+    #[arg(long, env = "TOLLGATE_METRICS_TENANT_CAP", default_value_t = 100)]
+    pub metrics_tenant_cap: usize,
+}
+
+fn parse_mode(text: &str) -> Result<EnforcementMode, String> {
+    EnforcementMode::parse("--enforcement-mode", text).map_err(|e| e.message)
 }
 
 impl ServeArgs {
@@ -70,6 +83,8 @@ impl ServeArgs {
 pub async fn serve(db: Db, args: ServeArgs) -> anyhow::Result<()> {
     let clock = Clock::System;
     let now = clock.now_ms();
+    crate::metrics::install();
+    crate::metrics::set_tenant_cap(args.metrics_tenant_cap);
     if let Some(spec) = &args.bootstrap_admin {
         bootstrap_admin(&db, spec, now).await?;
     }
@@ -91,6 +106,7 @@ pub async fn serve(db: Db, args: ServeArgs) -> anyhow::Result<()> {
     let config = GateConfig {
         reservation_ttl_ms: args.reservation_ttl_secs.saturating_mul(1000) as i64,
         prices: Arc::new(load_prices(args.price_file.as_deref())?),
+        default_mode: args.enforcement_mode,
     };
     let (gate, gate_tasks) = Gate::start(db.clone(), clock.clone(), config);
     let litellm = match (&args.litellm_url, &args.litellm_master_key) {

@@ -4,7 +4,7 @@ use crate::audit::store::{self as audit, Change};
 use crate::audit::AuditAction;
 use crate::budgets::rules::BudgetConfig;
 use crate::limits::period::DEFAULT_PERIOD_DAYS;
-use crate::limits::{Policy, TokenLimit};
+use crate::limits::{EnforcementMode, Policy, TokenLimit};
 use crate::tenants::TenantId;
 use serde_json::json;
 use sqlx::{AnyConnection, AnyExecutor, FromRow};
@@ -24,6 +24,8 @@ pub struct TenantRecord {
     pub grace_threshold_pct: i64,
     /// The tenant's LiteLLM virtual key, kept in step with its budget when LiteLLM is configured.
     pub litellm_key: Option<String>,
+    /// `off`, `monitor` or `enforce`; `None`: the server's default mode.
+    pub enforcement_mode: Option<String>,
 }
 
 impl TenantRecord {
@@ -51,6 +53,7 @@ impl TenantRecord {
             budget: self.budget(),
             period_anchor: self.period_anchor,
             period_days: self.period_days(),
+            mode: EnforcementMode::from_stored(self.enforcement_mode.as_deref()),
         }
     }
 }
@@ -127,6 +130,37 @@ pub async fn set_token_limit(
         action: AuditAction::TokenLimitChanged,
         old_value: Some(json!({"token_limit": before.token_limit})),
         new_value: Some(json!({"token_limit": token_limit.map(TokenLimit::get)})),
+        at: now,
+    };
+    audit::record(conn, change).await?;
+    Ok(true)
+}
+
+/// Sets the tenant's enforcement mode (`None`: follow the server's default) in the caller's
+/// transaction and records the change; `false` when there is no such tenant.
+pub async fn set_enforcement_mode(
+    conn: &mut AnyConnection,
+    id: &TenantId,
+    mode: Option<EnforcementMode>,
+    actor: &str,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let Some(before) = get(&mut *conn, id).await? else { return Ok(false) };
+    let mode = mode.map(EnforcementMode::as_str);
+    if before.enforcement_mode.as_deref() == mode {
+        return Ok(true);
+    }
+    sqlx::query("UPDATE tenants SET enforcement_mode = $2 WHERE id = $1")
+        .bind(id.as_str())
+        .bind(mode)
+        .execute(&mut *conn)
+        .await?;
+    let change = Change {
+        actor,
+        tenant_id: Some(id.as_str()),
+        action: AuditAction::EnforcementModeChanged,
+        old_value: Some(json!({"enforcement_mode": before.enforcement_mode})),
+        new_value: Some(json!({"enforcement_mode": mode})),
         at: now,
     };
     audit::record(conn, change).await?;

@@ -23,6 +23,8 @@ pub struct Counters {
     pub reserved_tokens: i64,
     /// Spend held by open reservations, micro-USD (shared mode, as `reserved_tokens`).
     pub reserved_cost_micros: i64,
+    /// Calls monitor mode let through that enforce mode would have refused.
+    pub would_refuse_count: i64,
 }
 
 impl Counters {
@@ -47,6 +49,7 @@ impl Counters {
             unpriced_events: self.unpriced_events - other.unpriced_events,
             reserved_tokens: self.reserved_tokens - other.reserved_tokens,
             reserved_cost_micros: self.reserved_cost_micros - other.reserved_cost_micros,
+            would_refuse_count: self.would_refuse_count - other.would_refuse_count,
         }
     }
 }
@@ -104,6 +107,32 @@ pub struct CounterKey<'a> {
     pub period_start: i64,
 }
 
+/// One user's counter row: a tenant, a user and a period, ordered as rows are locked (always
+/// after the tenants' rows of the same transaction).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct UserCounterKey<'a> {
+    pub tenant_id: &'a str,
+    pub user_id: &'a str,
+    pub period_start: i64,
+}
+
+/// A user's committed counter after a batch, for the local ledgers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserTotal {
+    pub tenant_id: TenantId,
+    pub user_id: String,
+    pub period_start: i64,
+    pub used_tokens: u64,
+}
+
+/// What a committed batch leaves in the counters: each tenant's newest period, and the user
+/// counters it moved.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Committed {
+    pub tenants: HashMap<TenantId, CommittedTotal>,
+    pub users: Vec<UserTotal>,
+}
+
 /// One event's identity for idempotency.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct EventKey<'a> {
@@ -143,6 +172,8 @@ pub struct Plan<'a> {
     pub gains: Vec<(CounterKey<'a>, Counters)>,
     /// Each counter's total once the batch is written.
     pub totals: HashMap<CounterKey<'a>, Counters>,
+    /// What each user counter gains from the new events that name a user, in lock order.
+    pub user_gains: Vec<(UserCounterKey<'a>, Counters)>,
 }
 
 /// The counter rows a batch touches, sorted (the order they are locked in) and distinct.
@@ -190,7 +221,22 @@ pub fn plan<'a>(events: &'a [NewEvent], before: &HashMap<CounterKey<'a>, Counter
             (to != from).then(|| (k, to.minus(from)))
         })
         .collect();
-    Plan { outcomes, fresh, gains, totals }
+    let user_gains = user_gains(events, &fresh);
+    Plan { outcomes, fresh, gains, totals, user_gains }
+}
+
+/// What the new events add to each user's counter (events without a user add to none).
+fn user_gains<'a>(events: &'a [NewEvent], fresh: &[usize]) -> Vec<(UserCounterKey<'a>, Counters)> {
+    let mut gains: HashMap<UserCounterKey<'a>, Counters> = HashMap::new();
+    for &i in fresh {
+        let e = &events[i];
+        let Some(user_id) = e.report.user_id.as_deref() else { continue };
+        let key = UserCounterKey { tenant_id: e.tenant_id.as_str(), user_id, period_start: e.period_start };
+        gains.entry(key).or_default().add(&e.report);
+    }
+    let mut gains: Vec<_> = gains.into_iter().collect();
+    gains.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    gains
 }
 
 /// A budget alert a batch has reached: the store inserts it unless this tenant's period
@@ -340,8 +386,12 @@ mod tests {
     /// A batch: events over three tenants, two periods and a handful of ids (so repeats are
     /// common), counters that already hold something, and ids recorded before.
     fn batch() -> impl Strategy<Value = (Vec<NewEvent>, Vec<(usize, i64, i64)>, Vec<usize>)> {
-        let one = (0usize..3, 0usize..6, 0i64..2, 0i64..1_000, 0i64..1_000)
-            .prop_map(|(t, id, p, i, o)| event(["a", "b", "c"][t], &format!("e{id}"), p * 1_000, i, o));
+        let one =
+            (0usize..3, 0usize..6, 0i64..2, 0i64..1_000, 0i64..1_000, 0usize..3).prop_map(|(t, id, p, i, o, u)| {
+                let mut e = event(["a", "b", "c"][t], &format!("e{id}"), p * 1_000, i, o);
+                e.report.user_id = (u > 0).then(|| format!("user{u}"));
+                e
+            });
         (
             prop::collection::vec(one, 0..40),
             prop::collection::vec((0usize..40, 0i64..10_000, 0i64..10_000), 0..5),
@@ -371,8 +421,13 @@ mod tests {
             let mut model: HashMap<(String, i64), (i64, i64, i64)> = before.iter()
                 .map(|(k, c)| ((k.tenant_id.to_owned(), k.period_start), (c.input_tokens, c.output_tokens, c.event_count)))
                 .collect();
+            let mut users: HashMap<(String, String, i64), (i64, i64)> = HashMap::new();
             for (i, e) in events.iter().enumerate() {
                 let new = ids.insert((e.tenant_id.to_string(), e.report.event_id.clone()));
+                if let (true, Some(user)) = (new, &e.report.user_id) {
+                    let u = users.entry((e.tenant_id.to_string(), user.clone(), e.period_start)).or_default();
+                    *u = (u.0 + e.report.total_tokens(), u.1 + 1);
+                }
                 prop_assert_eq!(p.outcomes[i].recorded, new, "event {}", i);
                 prop_assert_eq!(p.fresh.contains(&i), new);
                 if new {
@@ -390,6 +445,12 @@ mod tests {
                 prop_assert_eq!(gained.input_tokens, input - from.input_tokens);
                 prop_assert_eq!(gained.event_count, count - from.event_count);
             }
+            // Each user counter gains exactly what the user's new events add, in lock order.
+            let planned: HashMap<(String, String, i64), (i64, i64)> = p.user_gains.iter()
+                .map(|(k, c)| ((k.tenant_id.to_owned(), k.user_id.to_owned(), k.period_start), (c.input_tokens + c.output_tokens, c.event_count)))
+                .collect();
+            prop_assert_eq!(planned, users);
+            prop_assert!(p.user_gains.windows(2).all(|w| w[0].0 < w[1].0));
             // Gains come in lock order, each counter once, none empty.
             prop_assert!(p.gains.windows(2).all(|w| w[0].0 < w[1].0));
             prop_assert!(p.gains.iter().all(|(_, g)| *g != Counters::default()));

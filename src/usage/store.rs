@@ -2,7 +2,9 @@
 //! named steps: lock the counter rows, find the ids seen before, plan (pure, `batch.rs`),
 //! insert the new events, add the gains to the counters, store the budget alerts reached.
 
-use super::batch::{counter_keys, plan, CommittedTotal, CounterKey, Counters, EventKey, NewEvent, Recorded, Seen};
+use super::batch::{
+    counter_keys, plan, Committed, CounterKey, Counters, EventKey, NewEvent, Recorded, Seen, UserCounterKey, UserTotal,
+};
 use super::model::{SortKey, UsagePage, UsageQuery, UsageRow, PAGE_SIZE};
 use super::report::ReportResult;
 use crate::budgets::rules::BudgetConfig;
@@ -41,21 +43,22 @@ impl CounterRow {
     }
 }
 
-/// Records a batch of events in the caller's transaction, in order, with four statements
-/// however many events and tenants it holds. Returns each event's outcome and each tenant's
-/// newest committed total.
+/// Records a batch of events in the caller's transaction, in order, with a handful of
+/// statements however many events and tenants it holds. Returns each event's outcome and what
+/// the counters hold after it.
 pub async fn record_batch(
     conn: &mut AnyConnection,
     events: &[NewEvent],
-) -> Result<(Vec<Recorded>, HashMap<TenantId, CommittedTotal>), sqlx::Error> {
+) -> Result<(Vec<Recorded>, Committed), sqlx::Error> {
     let keys = counter_keys(events);
     let before = lock_counters(conn, &keys).await?;
     let seen = seen_before(conn, events).await?;
     let plan = plan(events, &before, &seen);
     insert_events(conn, events, &plan.fresh, &plan.outcomes).await?;
     add_gains(conn, &plan.gains, &plan.totals).await?;
+    let users = add_user_gains(conn, &plan.user_gains).await?;
     crate::alerts::store::insert_reached(conn, &plan.alerts(events)).await?;
-    let committed = plan.committed_totals();
+    let committed = Committed { tenants: plan.committed_totals(), users };
     Ok((plan.outcomes, committed))
 }
 
@@ -199,6 +202,46 @@ async fn add_gains(
     Ok(())
 }
 
+/// Step 6: adds the user gains to the users' counters (after the tenants' rows, which this
+/// transaction already holds, so the lock order is tenants then users everywhere), returning
+/// each user counter's new total.
+async fn add_user_gains(
+    conn: &mut AnyConnection,
+    gains: &[(UserCounterKey<'_>, Counters)],
+) -> Result<Vec<UserTotal>, sqlx::Error> {
+    let backend = Backend::of_connection(conn);
+    let mut totals = Vec::with_capacity(gains.len());
+    for chunk in gains.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO user_usage_counters
+               (tenant_id, user_id, period_start, input_tokens, output_tokens, cost_micros, event_count)
+             VALUES {} ON CONFLICT (tenant_id, user_id, period_start) DO UPDATE SET
+               input_tokens  = user_usage_counters.input_tokens  + excluded.input_tokens,
+               output_tokens = user_usage_counters.output_tokens + excluded.output_tokens,
+               cost_micros   = user_usage_counters.cost_micros   + excluded.cost_micros,
+               event_count   = user_usage_counters.event_count   + excluded.event_count
+             RETURNING tenant_id, user_id, period_start, input_tokens + output_tokens",
+            backend.values_list(chunk.len(), 7)
+        );
+        let mut query = sqlx::query_as::<_, (String, String, i64, i64)>(AssertSqlSafe(sql));
+        for (key, gain) in chunk {
+            query = query
+                .bind(key.tenant_id)
+                .bind(key.user_id)
+                .bind(key.period_start)
+                .bind(gain.input_tokens)
+                .bind(gain.output_tokens)
+                .bind(gain.cost_micros)
+                .bind(gain.event_count);
+        }
+        for (tenant_id, user_id, period_start, used) in query.fetch_all(&mut *conn).await? {
+            let Ok(tenant_id) = TenantId::parse(&tenant_id) else { continue };
+            totals.push(UserTotal { tenant_id, user_id, period_start, used_tokens: used.max(0) as u64 });
+        }
+    }
+    Ok(totals)
+}
+
 /// The tenant's counters for the period starting at `period_start` (zero if none yet).
 pub async fn period_counters<'c>(
     exec: impl AnyExecutor<'c>,
@@ -214,10 +257,11 @@ pub async fn period_counters<'c>(
         unpriced_events: i64,
         reserved_tokens: i64,
         reserved_cost_micros: i64,
+        would_refuse_count: i64,
     }
     let row: Option<Row> = sqlx::query_as(
         "SELECT input_tokens, output_tokens, cost_micros, event_count, unpriced_events, reserved_tokens,
-                reserved_cost_micros
+                reserved_cost_micros, would_refuse_count
          FROM usage_counters WHERE tenant_id = $1 AND period_start = $2",
     )
     .bind(tenant_id.as_str())
@@ -233,8 +277,40 @@ pub async fn period_counters<'c>(
             unpriced_events: r.unpriced_events,
             reserved_tokens: r.reserved_tokens,
             reserved_cost_micros: r.reserved_cost_micros,
+            would_refuse_count: r.would_refuse_count,
         })
         .unwrap_or_default())
+}
+
+/// Every tenant with a token limit and its tokens used this period over that limit.
+pub async fn token_usage_ratios<'c>(exec: impl AnyExecutor<'c>, now: i64) -> Result<Vec<(String, f64)>, sqlx::Error> {
+    let sql = format!(
+        "SELECT t.id, COALESCE(c.input_tokens + c.output_tokens, 0), t.token_limit
+         FROM tenants t LEFT JOIN usage_counters c ON c.tenant_id = t.id AND c.period_start = {CURRENT_PERIOD_START}
+         WHERE t.token_limit IS NOT NULL"
+    );
+    let rows: Vec<(String, i64, i64)> = sqlx::query_as(AssertSqlSafe(sql)).bind(now).fetch_all(exec).await?;
+    Ok(rows.into_iter().map(|(id, used, limit)| (id, used as f64 / limit.max(1) as f64)).collect())
+}
+
+/// Counts calls monitor mode let through that enforce mode would have refused, `n` for the
+/// tenant's period starting at `period_start`.
+pub async fn add_would_refuse<'c>(
+    exec: impl AnyExecutor<'c>,
+    tenant_id: &str,
+    period_start: i64,
+    n: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO usage_counters (tenant_id, period_start, would_refuse_count) VALUES ($1, $2, $3)
+         ON CONFLICT (tenant_id, period_start) DO UPDATE SET would_refuse_count = usage_counters.would_refuse_count + excluded.would_refuse_count",
+    )
+    .bind(tenant_id)
+    .bind(period_start)
+    .bind(n)
+    .execute(exec)
+    .await?;
+    Ok(())
 }
 
 /// A tenant's spend per day in the period starting at `period_start`: (day number, micro-USD),

@@ -59,6 +59,11 @@ impl TestDatabase {
         })
     }
 
+    /// The same database reached at another URL (through a proxy): dropping it cleans nothing.
+    pub fn reached_at(&self, url: String) -> Self {
+        Self { url, backend: self.backend, _dir: None, pg: None }
+    }
+
     /// Drops a PostgreSQL test database (SQLite files go with their temp dir).
     pub async fn cleanup(self) {
         if let Some((admin_url, name)) = &self.pg {
@@ -103,11 +108,22 @@ pub struct AppOptions {
     pub litellm_url: Option<String>,
     /// Show LiteLLM's spend on the budget page.
     pub litellm_spend: bool,
+    /// The mode of tenants without one of their own.
+    pub default_mode: tollgate::limits::EnforcementMode,
+    /// How long a request waits for a database connection.
+    pub acquire_timeout: std::time::Duration,
 }
 
 impl Default for AppOptions {
     fn default() -> Self {
-        Self { site_root: "target/site".into(), hash_files: false, litellm_url: None, litellm_spend: false }
+        Self {
+            site_root: "target/site".into(),
+            hash_files: false,
+            litellm_url: None,
+            litellm_spend: false,
+            default_mode: Default::default(),
+            acquire_timeout: DbOptions::new("").acquire_timeout,
+        }
     }
 }
 
@@ -123,8 +139,9 @@ pub async fn spawn_app_with(db: &TestDatabase, options: AppOptions) -> TestApp {
             .with_writer(std::io::stderr)
             .try_init();
     }
-    let AppOptions { site_root, hash_files, litellm_url, litellm_spend } = options;
-    let pool = Db::connect(&DbOptions::new(&db.url)).await.expect("connect and migrate");
+    let AppOptions { site_root, hash_files, litellm_url, litellm_spend, default_mode, acquire_timeout } = options;
+    let pool =
+        Db::connect(&DbOptions { acquire_timeout, ..DbOptions::new(&db.url) }).await.expect("connect and migrate");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let leptos_options = LeptosOptions::builder()
@@ -137,7 +154,7 @@ pub async fn spawn_app_with(db: &TestDatabase, options: AppOptions) -> TestApp {
     let (gate, _tasks) = Gate::start(
         pool.clone(),
         clock.clone(),
-        GateConfig { reservation_ttl_ms: RESERVATION_TTL_MS, prices: Default::default() },
+        GateConfig { reservation_ttl_ms: RESERVATION_TTL_MS, prices: Default::default(), default_mode },
     );
     let litellm = litellm_url.map(|url| {
         tollgate::budgets::litellm::LiteLlm::new(&url, "master").expect("client").reading_spend(litellm_spend)
@@ -226,13 +243,61 @@ impl TestApp {
         };
         let config = BudgetConfig::parse(&form).expect("valid budget");
         let id = TenantId::parse(id).expect("id");
-        let mut tx = self.state.db.pool.begin().await.expect("tx");
+        let mut tx = self.state.db.begin_write().await.expect("tx");
         tollgate::tenants::store::set_budget(&mut tx, &id, Some(&config), "test", self.state.clock.now_ms())
             .await
             .expect("set budget")
             .expect("tenant exists");
         tx.commit().await.expect("commit");
         self.state.gate.tenant_changed(&id).await.expect("tenant changed");
+    }
+
+    /// Gives `user_id` of tenant `id` an override of `limit` tokens (`None` removes it) directly
+    /// in the store, and tells the gate.
+    pub async fn set_user_limit(&self, id: &str, user_id: &str, limit: Option<u64>) {
+        use tollgate::overrides::store as overrides;
+        let id = TenantId::parse(id).expect("id");
+        let now = self.state.clock.now_ms();
+        let mut tx = self.state.db.begin_write().await.expect("tx");
+        match limit {
+            Some(l) => {
+                let limit = TokenLimit::new(l).expect("valid limit");
+                let outcome = overrides::set(&mut tx, &id, user_id, limit, "test", now).await.expect("set override");
+                assert_ne!(outcome, overrides::SetOutcome::NoSuchTenant);
+            }
+            None => {
+                overrides::remove(&mut tx, &id, user_id, "test", now).await.expect("remove override");
+            }
+        }
+        tx.commit().await.expect("commit");
+        self.state.gate.tenant_changed(&id).await.expect("tenant changed");
+    }
+
+    /// Sets tenant `id`'s enforcement mode (`None`: the server's default) in the store.
+    pub async fn set_mode(&self, id: &str, mode: Option<tollgate::limits::EnforcementMode>) {
+        let id = TenantId::parse(id).expect("id");
+        let mut tx = self.state.db.begin_write().await.expect("tx");
+        let now = self.state.clock.now_ms();
+        assert!(tollgate::tenants::store::set_enforcement_mode(&mut tx, &id, mode, "test", now)
+            .await
+            .expect("set mode"));
+        tx.commit().await.expect("commit");
+        self.state.gate.tenant_changed(&id).await.expect("tenant changed");
+    }
+
+    /// A check as `key` with a JSON body.
+    pub async fn check_json(&self, key: &str, body: Value) -> (u16, Value) {
+        let res = self.agent_post("/api/agent/usage/check", key, &body.to_string()).await;
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    /// A report of `user_id`'s call.
+    pub async fn report_for(&self, key: &str, event_id: &str, user_id: &str, tokens: i64) -> Value {
+        let body = serde_json::json!({"event_id": event_id, "model": "gpt-4o", "input_tokens": tokens, "output_tokens": 0, "user_id": user_id});
+        let res = self.agent_post("/api/agent/usage/report", key, &body.to_string()).await;
+        assert!(res.status().is_success(), "report {event_id}: {}", res.status());
+        res.json().await.expect("json")
     }
 
     pub async fn agent_post(&self, path: &str, key: &str, body: &str) -> reqwest::Response {

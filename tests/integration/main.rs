@@ -14,5 +14,8 @@ mod crash;
 mod exactness;
 mod malformed;
 mod multiprocess;
+mod observability;
+mod outage;
 mod process;
 mod store;
+mod user_limits;

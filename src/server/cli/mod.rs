@@ -27,6 +27,10 @@ pub struct Cli {
     #[arg(long, env = "TOLLGATE_DB_CONNECTIONS", default_value_t = 16, global = true)]
     pub db_connections: u32,
 
+    /// Seconds a request waits for a database connection before it is answered 503.
+    #[arg(long, env = "TOLLGATE_DB_ACQUIRE_TIMEOUT_SECS", default_value_t = crate::db::DEFAULT_ACQUIRE_TIMEOUT_SECS, global = true)]
+    pub db_acquire_timeout_secs: u64,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -74,6 +78,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         url: cli.database_url.clone(),
         max_connections: cli.db_connections,
         sqlite_sync: cli.sqlite_synchronous,
+        acquire_timeout: std::time::Duration::from_secs(cli.db_acquire_timeout_secs),
     };
     let db = Db::connect(&options).await.with_context(|| format!("cannot open database {}", cli.database_url))?;
     let now = Clock::System.now_ms();

@@ -1,8 +1,10 @@
-//! `tollgate tenant create|list|set-limit`.
+//! `tollgate tenant create|list|set-limit|set-litellm-key|set-user-limit|set-mode`.
 
 use crate::audit::actors::CLI as CLI_ACTOR;
 use crate::db::Db;
-use crate::limits::{parse_optional_limit, TokenLimit};
+use crate::limits::{parse_optional_limit, EnforcementMode, TokenLimit};
+use crate::overrides::parse_user_id;
+use crate::overrides::store::{self as overrides, SetOutcome};
 use crate::tenants::store::{self as tenants, NewTenant};
 use crate::tenants::TenantId;
 use anyhow::bail;
@@ -27,6 +29,11 @@ pub enum TenantCommand {
     /// Set the tenant's LiteLLM virtual key (`none` removes it): saving its budget then updates
     /// the key through LiteLLM's `/key/update` first.
     SetLitellmKey { id: String, key: String },
+    /// Give one of the tenant's users a token limit of their own (`none` removes it). The user
+    /// is then held to it and to the tenant's limits; users without one share the tenant's.
+    SetUserLimit { id: String, user_id: String, token_limit: String },
+    /// Set the tenant's enforcement mode: off, monitor, enforce, or `default` (the server's).
+    SetMode { id: String, mode: String },
 }
 
 pub async fn run(db: &Db, cmd: TenantCommand, now: i64) -> anyhow::Result<()> {
@@ -35,7 +42,7 @@ pub async fn run(db: &Db, cmd: TenantCommand, now: i64) -> anyhow::Result<()> {
             let id = TenantId::parse(&id)?;
             let token_limit = parse_optional_limit(token_limit.as_deref().unwrap_or_default())?;
             let display_name = crate::validation::short_text("name", name.as_deref().unwrap_or(id.as_str()), 100)?;
-            let mut tx = db.pool.begin().await?;
+            let mut tx = db.begin_write().await?;
             let tenant = NewTenant { id: id.clone(), display_name, token_limit };
             if !tenants::create(&mut tx, &tenant, CLI_ACTOR, now).await? {
                 bail!("tenant {id} already exists");
@@ -57,12 +64,45 @@ pub async fn run(db: &Db, cmd: TenantCommand, now: i64) -> anyhow::Result<()> {
             } else {
                 Some(TokenLimit::parse(&token_limit)?)
             };
-            let mut tx = db.pool.begin().await?;
+            let mut tx = db.begin_write().await?;
             if !tenants::set_token_limit(&mut tx, &id, limit, CLI_ACTOR, now).await? {
                 bail!("no tenant with id {id}");
             }
             tx.commit().await?;
             println!("tenant {id}: token limit {}", limit.map_or("No Limit".to_owned(), |l| l.to_string()));
+        }
+        TenantCommand::SetUserLimit { id, user_id, token_limit } => {
+            let id = TenantId::parse(&id)?;
+            let user_id = parse_user_id("user_id", &user_id)?;
+            let mut tx = db.begin_write().await?;
+            if token_limit.trim().eq_ignore_ascii_case("none") {
+                let removed = overrides::remove(&mut tx, &id, &user_id, CLI_ACTOR, now).await?;
+                tx.commit().await?;
+                println!(
+                    "tenant {id}, user {user_id}: {}",
+                    if removed { "override removed" } else { "had no override" }
+                );
+            } else {
+                let limit = TokenLimit::parse(&token_limit)?;
+                if overrides::set(&mut tx, &id, &user_id, limit, CLI_ACTOR, now).await? == SetOutcome::NoSuchTenant {
+                    bail!("no tenant with id {id}");
+                }
+                tx.commit().await?;
+                println!("tenant {id}, user {user_id}: token limit {limit}");
+            }
+        }
+        TenantCommand::SetMode { id, mode } => {
+            let id = TenantId::parse(&id)?;
+            let mode = match mode.trim() {
+                "default" => None,
+                other => Some(EnforcementMode::parse("mode", other)?),
+            };
+            let mut tx = db.begin_write().await?;
+            if !tenants::set_enforcement_mode(&mut tx, &id, mode, CLI_ACTOR, now).await? {
+                bail!("no tenant with id {id}");
+            }
+            tx.commit().await?;
+            println!("tenant {id}: enforcement mode {}", mode.map_or("default", EnforcementMode::as_str));
         }
         TenantCommand::SetLitellmKey { id, key } => {
             let id = TenantId::parse(&id)?;

@@ -70,7 +70,7 @@ pub async fn run(db: &Db, cmd: UserCommand, now: i64) -> anyhow::Result<()> {
 async fn create(db: &Db, username: &str, password: &str, role: &Role, actor: &str, now: i64) -> anyhow::Result<bool> {
     check_new_password(password)?;
     let hash = crate::auth::password::hash(password.to_owned()).await?;
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     let created = crate::auth::store::create(&mut tx, username, &hash, role, actor, now).await?.is_some();
     tx.commit().await?;
     Ok(created)
