@@ -89,7 +89,8 @@ pub async fn all_limits<'c>(
     Ok(all)
 }
 
-async fn current_limit(
+/// The user's override now, if any.
+pub async fn limit_of(
     conn: &mut AnyConnection,
     tenant_id: &TenantId,
     user_id: &str,
@@ -124,7 +125,7 @@ pub async fn set(
     if crate::tenants::store::get(&mut *conn, tenant_id).await?.is_none() {
         return Ok(SetOutcome::NoSuchTenant);
     }
-    let before = current_limit(conn, tenant_id, user_id).await?;
+    let before = limit_of(conn, tenant_id, user_id).await?;
     if before == Some(limit.get() as i64) {
         return Ok(SetOutcome::Set { before });
     }
@@ -159,7 +160,7 @@ pub async fn remove(
     actor: &str,
     now: i64,
 ) -> Result<bool, sqlx::Error> {
-    let Some(before) = current_limit(conn, tenant_id, user_id).await? else { return Ok(false) };
+    let Some(before) = limit_of(conn, tenant_id, user_id).await? else { return Ok(false) };
     sqlx::query("DELETE FROM user_limits WHERE tenant_id = $1 AND user_id = $2")
         .bind(tenant_id.as_str())
         .bind(user_id)

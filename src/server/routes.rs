@@ -13,6 +13,7 @@ use axum::{middleware, Router};
 use leptos::prelude::LeptosOptions;
 use leptos::server_fn::error::SERVER_FN_ERROR_HEADER;
 use leptos_axum::{generate_route_list, LeptosRoutes};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::services::ServeDir;
 use tower_http::trace::TraceLayer;
 use tower_sessions::cookie::SameSite;
@@ -49,8 +50,18 @@ pub fn router(state: AppState) -> Router {
         .merge(bundle(&state.leptos_options))
         .merge(console)
         .layer(middleware::from_fn(count_request))
-        .layer(TraceLayer::new_for_http())
+        // Every request gets an id (the client's `x-request-id`, else a new UUID), carried by
+        // its log span and sent back in the answer, so a client's report of a failure can be
+        // found in the logs.
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
+}
+
+fn request_span(request: &axum::extract::Request) -> tracing::Span {
+    let id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
+    tracing::info_span!("request", request_id = %id, method = %request.method(), path = %request.uri().path())
 }
 
 /// Counts each request and its latency by route pattern (`/api/agent/usage/check`, never a

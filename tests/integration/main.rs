@@ -17,5 +17,6 @@ mod multiprocess;
 mod observability;
 mod outage;
 mod process;
+mod seed;
 mod store;
 mod user_limits;

@@ -32,6 +32,12 @@ async fn health_readiness_and_metrics() {
         }
         // Raw paths never become labels.
         assert!(!text.contains("route=\"/tenants/observed\""));
+
+        // Every answer carries a request id: the client's own, or a new one.
+        let given = app.client.get(app.url("/healthz")).header("x-request-id", "req-42").send().await.expect("healthz");
+        assert_eq!(given.headers()["x-request-id"], "req-42");
+        let fresh = app.client.get(app.url("/healthz")).send().await.expect("healthz");
+        assert_eq!(fresh.headers()["x-request-id"].len(), 36, "a UUID");
     })
     .await;
 }

@@ -52,6 +52,15 @@ pub enum Command {
     /// Manage console users.
     #[command(subcommand)]
     User(user::UserCommand),
+    /// Apply many tenants' token limits, budgets, modes and user overrides from a TOML or
+    /// JSON file (`.json`), in one transaction; prints what changed. Running it again changes
+    /// nothing. Format: docs/operations.md, "Seeding limits".
+    SeedLimits {
+        file: std::path::PathBuf,
+        /// Print what would change, and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 /// Runs the command line; the binary's `main`.
@@ -67,10 +76,34 @@ pub async fn main() -> ExitCode {
     }
 }
 
+async fn seed_limits(db: &Db, file: &std::path::Path, dry_run: bool, now: i64) -> anyhow::Result<()> {
+    use crate::seed::{apply::apply, parse_seed, SeedFormat};
+    let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let seeds = parse_seed(&text, SeedFormat::of_path(&file.to_string_lossy()))?;
+    let changes = apply(db, &seeds, crate::audit::actors::CLI, now, dry_run).await?;
+    for change in &changes {
+        println!("{change}");
+    }
+    let verb = if dry_run { "would change" } else { "changed" };
+    println!(
+        "{} tenants read; {verb} {} settings{}",
+        seeds.len(),
+        changes.len(),
+        if dry_run { " (dry run: nothing written)" } else { "" }
+    );
+    Ok(())
+}
+
 fn init_tracing() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    // One JSON object per line for log shippers; readable text otherwise.
+    if std::env::var("TOLLGATE_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -96,5 +129,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User(cmd) => user::run(&db, cmd, now).await,
         Command::Tenant(cmd) => tenant::run(&db, cmd, now).await,
         Command::Agent(cmd) => agent::run(&db, cmd, now).await,
+        Command::SeedLimits { file, dry_run } => seed_limits(&db, &file, dry_run, now).await,
     }
 }
