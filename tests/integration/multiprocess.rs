@@ -69,3 +69,64 @@ async fn two_processes_on_one_postgres_admit_exactly_and_count_once() {
     drop((a, b));
     db.cleanup().await;
 }
+
+/// The CLI is another process: on SQLite the server's ledgers pick up an override it adds,
+/// changes and removes, and a mode it sets, within the 5 s refresh.
+#[tokio::test]
+async fn cli_changes_to_overrides_and_modes_reach_a_running_sqlite_server() {
+    let db = TestDatabase::sqlite();
+    let server = ServerProcess::start(&db.url).await;
+    let key = tenant_with_agent(&db.url, "cli-made", None).await;
+    let http = reqwest::Client::new();
+    let check = |user: &'static str| {
+        let (http, key, url) = (http.clone(), key.clone(), format!("{}/api/agent/usage/check", server.base));
+        async move {
+            let res = http.post(url).bearer_auth(key).json(&json!({"user_id": user})).send().await.expect("check");
+            let status = res.status().as_u16();
+            (status, res.json::<serde_json::Value>().await.unwrap_or_default())
+        }
+    };
+    let report = json!({"event_id": "e1", "model": "gpt-4o", "input_tokens": 50, "output_tokens": 0, "user_id": "ann"});
+    let res = http.post(format!("{}/api/agent/usage/report", server.base)).bearer_auth(&key).json(&report).send().await;
+    assert_eq!(res.expect("report").status(), 201);
+    // The server has loaded the tenant (and ann has no override) before the CLI runs.
+    assert_eq!(check("ann").await.0, 200);
+
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
+            .args(args)
+            .env("DATABASE_URL", &db.url)
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("run the CLI");
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    let eventually = |user: &'static str, want: u16, what: &'static str| {
+        let check = check.clone();
+        async move {
+            for _ in 0..80 {
+                if check(user).await.0 == want {
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            panic!("{what}: {user} was not answered {want} within 8 s");
+        }
+    };
+    cli(&["tenant", "set-user-limit", "cli-made", "ann", "50"]);
+    eventually("ann", 429, "a new override").await;
+    assert_eq!(check("ann").await.1["limit"], "user_token_limit");
+    assert_eq!(check("bob").await.0, 200, "other users share the tenant (no limit)");
+    cli(&["tenant", "set-user-limit", "cli-made", "ann", "51"]);
+    eventually("ann", 200, "a raised override").await;
+    cli(&["tenant", "set-user-limit", "cli-made", "ann", "10"]);
+    eventually("ann", 429, "a lowered override").await;
+    cli(&["tenant", "set-mode", "cli-made", "monitor"]);
+    eventually("ann", 200, "monitor mode").await;
+    assert_eq!(check("ann").await.1["would_refuse"], "user_token_limit");
+    cli(&["tenant", "set-mode", "cli-made", "default"]);
+    eventually("ann", 429, "back to the default mode").await;
+    cli(&["tenant", "set-user-limit", "cli-made", "ann", "none"]);
+    eventually("ann", 200, "a removed override").await;
+    drop(server);
+}
