@@ -5,6 +5,7 @@ use crate::clock::Clock;
 use crate::db::Db;
 use crate::enforce::Gate;
 use crate::error::AppError;
+use crate::tenants::store::TenantDefaults;
 use axum::extract::FromRef;
 use leptos::prelude::LeptosOptions;
 use std::sync::Arc;
@@ -43,6 +44,8 @@ pub struct AppParts {
     pub secure_cookies: bool,
     /// LiteLLM's admin API, when configured: budgets are kept in step with virtual keys.
     pub litellm: Option<LiteLlm>,
+    /// What tenants created from the console start with.
+    pub tenant_defaults: TenantDefaults,
 }
 
 /// The server function's view of the state.

@@ -4,8 +4,8 @@ use super::DeployedAgent;
 use crate::error::AppError;
 use leptos::prelude::*;
 
-/// Deploys an agent for a tenant, creating the tenant (with `token_limit`, empty meaning No
-/// Limit) when it does not exist yet. Returns the agent's API key, which is shown only once.
+/// Deploys an agent for a tenant, creating the tenant (with `token_limit`; empty means the
+/// server's default limit, or No Limit without one) when it does not exist yet. Returns the agent's API key, which is shown only once.
 #[server(prefix = "/api", endpoint = "deploy_agent")]
 pub async fn deploy_agent(
     agent_name: String,
@@ -21,7 +21,9 @@ pub async fn deploy_agent(
     let agent_name = super::parse_agent_name(&agent_name)?;
     let token_limit = parse_optional_limit(token_limit.as_deref().unwrap_or_default())?;
     let tenant = NewTenant { display_name: id.to_string(), id, token_limit };
-    let deployed = super::store::deploy(&state.db, tenant, agent_name, &admin.username, state.clock.now_ms()).await?;
+    let (defaults, now) = (&state.tenant_defaults, state.clock.now_ms());
+    let deployed =
+        super::store::deploy_with_defaults(&state.db, tenant, defaults, agent_name, &admin.username, now).await?;
     tracing::info!(by = %admin.username, tenant_id = %deployed.tenant_id, agent_id = deployed.agent_id,
         tenant_created = deployed.tenant_created, "agent deployed");
     Ok(deployed)

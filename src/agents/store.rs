@@ -7,7 +7,7 @@ use crate::audit::AuditAction;
 use crate::db::Db;
 use crate::error::AppError;
 use crate::tenants::id::TenantId;
-use crate::tenants::store::{self as tenants, NewTenant};
+use crate::tenants::store::{self as tenants, NewTenant, TenantDefaults};
 use serde_json::json;
 use sqlx::{AnyConnection, AnyExecutor, FromRow};
 
@@ -94,8 +94,25 @@ pub async fn deploy(
     actor: &str,
     now: i64,
 ) -> Result<DeployedAgent, AppError> {
+    deploy_with_defaults(db, tenant, &TenantDefaults::default(), agent_name, actor, now).await
+}
+
+/// [`deploy`], where a tenant it creates without a token limit gets the default one and the
+/// default budget, if configured.
+pub async fn deploy_with_defaults(
+    db: &Db,
+    tenant: NewTenant,
+    defaults: &TenantDefaults,
+    agent_name: String,
+    actor: &str,
+    now: i64,
+) -> Result<DeployedAgent, AppError> {
     let mut tx = db.begin_write().await?;
-    let created = tenants::create(&mut tx, &tenant, actor, now).await?;
+    let to_create = NewTenant { token_limit: tenant.token_limit.or(defaults.token_limit), ..tenant.clone() };
+    let created = tenants::create(&mut tx, &to_create, actor, now).await?;
+    if created && defaults.budget.is_some() {
+        tenants::set_budget(&mut tx, &tenant.id, defaults.budget.as_ref(), actor, now).await?;
+    }
     if !created && tenant.token_limit.is_some() {
         return Err(AppError::Conflict {
             field: Some("token_limit".into()),

@@ -4,12 +4,14 @@
 use super::cli::user::bootstrap_admin;
 use crate::alerts::notifier::WebhookConfig;
 use crate::budgets::litellm::LiteLlm;
+use crate::budgets::rules::{BudgetConfig, BudgetForm};
 use crate::clock::Clock;
 use crate::db::Db;
 use crate::enforce::{Gate, GateConfig};
-use crate::limits::EnforcementMode;
+use crate::limits::{EnforcementMode, TokenLimit};
 use crate::state::{AppParts, AppState};
 use crate::tenants::store as tenants;
+use crate::tenants::store::TenantDefaults;
 use crate::usage::pricing::PriceTable;
 use anyhow::Context;
 use clap::{Args, Parser};
@@ -62,6 +64,22 @@ pub struct ServeArgs {
     /// How many tenants get series of their own in `/metrics`; the rest are counted as `_other`.
     #[arg(long, env = "TOLLGATE_METRICS_TENANT_CAP", default_value_t = 100)]
     pub metrics_tenant_cap: usize,
+    /// The token limit of a tenant created from the console without one (default: No Limit).
+    #[arg(long, env = "TOLLGATE_DEFAULT_TOKEN_LIMIT", value_parser = parse_limit)]
+    pub default_token_limit: Option<TokenLimit>,
+    /// The budget (USD, alert 80 %, grace 110 %, 30 days) of a tenant created from the console
+    /// (default: none).
+    #[arg(long, env = "TOLLGATE_DEFAULT_MAX_BUDGET", value_parser = parse_budget)]
+    pub default_max_budget: Option<BudgetConfig>,
+}
+
+fn parse_limit(text: &str) -> Result<TokenLimit, String> {
+    TokenLimit::parse(text).map_err(|e| e.message)
+}
+
+fn parse_budget(text: &str) -> Result<BudgetConfig, String> {
+    let form = BudgetForm { max_budget: text.to_owned(), ..BudgetForm::of(None) };
+    BudgetConfig::parse(&form).map_err(|errors| errors.into_iter().map(|e| e.message).collect::<Vec<_>>().join("; "))
 }
 
 fn parse_mode(text: &str) -> Result<EnforcementMode, String> {
@@ -122,6 +140,7 @@ pub async fn serve(db: Db, args: ServeArgs) -> anyhow::Result<()> {
         clock: clock.clone(),
         secure_cookies: args.secure_cookies,
         litellm,
+        tenant_defaults: TenantDefaults { token_limit: args.default_token_limit, budget: args.default_max_budget },
     });
     let alerts = args
         .alert_webhook_url

@@ -58,6 +58,14 @@ impl TenantRecord {
     }
 }
 
+/// What a tenant created from the console starts with when the admin sets nothing
+/// (`--default-token-limit`, `--default-max-budget`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TenantDefaults {
+    pub token_limit: Option<TokenLimit>,
+    pub budget: Option<BudgetConfig>,
+}
+
 /// A new tenant.
 #[derive(Debug, Clone)]
 pub struct NewTenant {

@@ -112,6 +112,8 @@ pub struct AppOptions {
     pub default_mode: tollgate::limits::EnforcementMode,
     /// How long a request waits for a database connection.
     pub acquire_timeout: std::time::Duration,
+    /// What tenants created from the console start with.
+    pub tenant_defaults: Option<tollgate::tenants::store::TenantDefaults>,
 }
 
 impl Default for AppOptions {
@@ -123,6 +125,7 @@ impl Default for AppOptions {
             litellm_spend: false,
             default_mode: Default::default(),
             acquire_timeout: DbOptions::new("").acquire_timeout,
+            tenant_defaults: None,
         }
     }
 }
@@ -139,7 +142,15 @@ pub async fn spawn_app_with(db: &TestDatabase, options: AppOptions) -> TestApp {
             .with_writer(std::io::stderr)
             .try_init();
     }
-    let AppOptions { site_root, hash_files, litellm_url, litellm_spend, default_mode, acquire_timeout } = options;
+    let AppOptions {
+        site_root,
+        hash_files,
+        litellm_url,
+        litellm_spend,
+        default_mode,
+        acquire_timeout,
+        tenant_defaults,
+    } = options;
     let pool =
         Db::connect(&DbOptions { acquire_timeout, ..DbOptions::new(&db.url) }).await.expect("connect and migrate");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -159,7 +170,16 @@ pub async fn spawn_app_with(db: &TestDatabase, options: AppOptions) -> TestApp {
     let litellm = litellm_url.map(|url| {
         tollgate::budgets::litellm::LiteLlm::new(&url, "master").expect("client").reading_spend(litellm_spend)
     });
-    let state = AppState::new(AppParts { leptos_options, db: pool, gate, clock, secure_cookies: false, litellm });
+    let parts = AppParts {
+        leptos_options,
+        db: pool,
+        gate,
+        clock,
+        secure_cookies: false,
+        litellm,
+        tenant_defaults: tenant_defaults.unwrap_or_default(),
+    };
+    let state = AppState::new(parts);
     let router = tollgate::server::routes::router(state.clone());
     let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, service).await });

@@ -76,3 +76,44 @@ async fn seed_limits_is_idempotent_and_has_a_dry_run() {
     })
     .await;
 }
+
+/// A tenant deployed from the console without a limit gets the server's default limit and
+/// budget; an explicit limit wins; an existing tenant is left alone.
+#[tokio::test]
+async fn new_tenants_start_with_the_configured_defaults() {
+    use crate::common::{spawn_app_with, AppOptions, TestDatabase};
+    use tollgate::budgets::{BudgetConfig, BudgetForm};
+    use tollgate::limits::TokenLimit;
+    let budget = BudgetConfig::parse(&BudgetForm { max_budget: "300".into(), ..BudgetForm::of(None) }).expect("budget");
+    let defaults =
+        tollgate::tenants::store::TenantDefaults { token_limit: TokenLimit::new(5_000).ok(), budget: Some(budget) };
+    let mut databases = vec![TestDatabase::sqlite()];
+    databases.extend(TestDatabase::postgres().await);
+    for db in databases {
+        let app = spawn_app_with(&db, AppOptions { tenant_defaults: Some(defaults), ..AppOptions::default() }).await;
+        let get = |id: &'static str| {
+            let pool = app.state.db.pool.clone();
+            async move {
+                tollgate::tenants::store::get(&pool, &TenantId::parse(id).expect("id"))
+                    .await
+                    .expect("read")
+                    .expect("exists")
+            }
+        };
+        let (status, _) = app.server_fn("deploy_agent", &[("agent_name", "bot"), ("tenant_id", "defaulted")]).await;
+        assert_eq!(status, 200);
+        let t = get("defaulted").await;
+        assert_eq!((t.token_limit, t.budget()), (Some(5_000), Some(budget)));
+        let (status, _) = app
+            .server_fn("deploy_agent", &[("agent_name", "bot"), ("tenant_id", "explicit"), ("token_limit", "42")])
+            .await;
+        assert_eq!(status, 200);
+        assert_eq!(get("explicit").await.token_limit, Some(42));
+        app.tenant_with_agent("existing", None).await;
+        let (status, _) = app.server_fn("deploy_agent", &[("agent_name", "bot2"), ("tenant_id", "existing")]).await;
+        assert_eq!(status, 200);
+        let t = get("existing").await;
+        assert_eq!((t.token_limit, t.budget()), (None, None), "an existing tenant keeps its settings");
+        db.cleanup().await;
+    }
+}
