@@ -9,6 +9,8 @@ pub mod store;
 pub use id::TenantId;
 
 use crate::agents::AgentSummary;
+use crate::limits::EnforcementMode;
+use crate::overrides::UserOverride;
 use crate::usage::UsageRow;
 use serde::{Deserialize, Serialize};
 
@@ -40,4 +42,11 @@ pub struct TenantOverview {
     /// Events this period recorded at $0 for want of a price.
     #[serde(default)]
     pub unpriced_events: i64,
+    /// The mode the tenant's calls are decided in, and whether it is the server's default.
+    pub mode: EnforcementMode,
+    pub mode_is_default: bool,
+    /// Calls monitor mode let through this period that enforce would have refused.
+    pub would_refuse_count: i64,
+    /// The tenant's per-user overrides with each user's tokens this period.
+    pub overrides: Vec<UserOverride>,
 }

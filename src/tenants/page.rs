@@ -7,6 +7,8 @@ use crate::agents::server_fns::RevokeAgent;
 use crate::agents::AgentSummary;
 use crate::auth::pages::use_me;
 use crate::format::{format_count, format_datetime, format_reset, format_usd};
+use crate::limits::{format_usage_pct, EnforcementMode, UsageBand};
+use crate::overrides::UserOverride;
 use crate::ui::{use_interval, ErrorPage};
 use crate::usage::table::{UnpricedWarning, REFRESH_MS};
 use leptos::prelude::*;
@@ -66,6 +68,8 @@ fn TenantView(overview: TenantOverview, can_revoke: bool, revoke: ServerAction<R
                 {format!("Input {} · Output {} tokens. ", format_count(u.input_tokens), format_count(u.output_tokens))}
                 {format_reset(overview.now, overview.resets_at)}
             </p>
+            <ModeLine mode=overview.mode is_default=overview.mode_is_default would_refuse=overview.would_refuse_count/>
+            <Overrides overrides=overview.overrides/>
             <h2>"Agents"</h2>
             {move || revoke_error().map(|m| view! { <p class="alert error" role="alert">{m}</p> })}
             <table class="usage-table" aria-label="Agents">
@@ -82,6 +86,62 @@ fn TenantView(overview: TenantOverview, can_revoke: bool, revoke: ServerAction<R
             </table>
         </section>
     }
+}
+
+/// The tenant's mode; in monitor mode (or after it) how many calls enforce would have refused.
+#[component]
+fn ModeLine(mode: EnforcementMode, is_default: bool, would_refuse: i64) -> impl IntoView {
+    let origin = if is_default { " (the server's default)" } else { "" };
+    let blocked = (mode == EnforcementMode::Monitor || would_refuse > 0).then(|| {
+        let calls = if would_refuse == 1 { "call" } else { "calls" };
+        view! {
+            <p class="alert warn" data-testid="would-refuse">
+                {format!("Would have blocked {} {calls} this period.", format_count(would_refuse))}
+            </p>
+        }
+    });
+    view! {
+        <p class="hint" data-testid="mode">"Enforcement mode: " <strong>{mode.label()}</strong> {origin}</p>
+        {blocked}
+    }
+}
+
+/// Users with a token limit of their own, with what they used this period.
+#[component]
+fn Overrides(overrides: Vec<UserOverride>) -> impl IntoView {
+    if overrides.is_empty() {
+        return view! { <p class="hint">"No user overrides: every user shares the tenant's limit."</p> }.into_any();
+    }
+    let rows = overrides
+        .into_iter()
+        .map(|o| {
+            let band = UsageBand::for_usage(o.used_tokens, o.token_limit);
+            let pct = format_usage_pct(o.used_tokens, o.token_limit);
+            view! {
+                <tr>
+                    <th scope="row">{o.user_id}</th>
+                    <td class="num">{format_count(o.used_tokens as i64)}</td>
+                    <td class="num">{format_count(o.token_limit.get() as i64)}</td>
+                    <td class=format!("num usage-pct {}", band.css_class())>{pct}</td>
+                </tr>
+            }
+        })
+        .collect_view();
+    view! {
+        <h2>"User overrides"</h2>
+        <table class="usage-table" aria-label="User overrides">
+            <thead>
+                <tr>
+                    <th scope="col">"User"</th>
+                    <th scope="col">"Used Tokens"</th>
+                    <th scope="col">"Token Limit"</th>
+                    <th scope="col">"Usage %"</th>
+                </tr>
+            </thead>
+            <tbody>{rows}</tbody>
+        </table>
+    }
+    .into_any()
 }
 
 #[component]

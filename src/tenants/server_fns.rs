@@ -20,7 +20,7 @@ pub async fn lookup_tenant(tenant_id: String) -> Result<TenantLookup, AppError> 
     })
 }
 
-/// One tenant's page: its current period's usage and its agents. A tenant admin asking for
+/// One tenant's page: its current period's usage, mode, user overrides and agents. A tenant admin asking for
 /// another tenant gets the same 404 as for a tenant that does not exist.
 #[server(input = GetUrl, prefix = "/api", endpoint = "tenant_overview")]
 pub async fn load_tenant_overview(tenant_id: String) -> Result<TenantOverview, AppError> {
@@ -32,7 +32,12 @@ pub async fn load_tenant_overview(tenant_id: String) -> Result<TenantOverview, A
     guard::require_tenant(&user, &id)?;
     let snapshot = state.gate.usage_snapshot(&id).await?.ok_or_else(|| guard::not_found(&id))?;
     let agents = crate::agents::store::list_for_tenant(&state.db.pool, &id).await?;
+    let overrides = crate::overrides::store::list(&state.db.pool, &id, snapshot.period.start).await?;
     Ok(TenantOverview {
+        mode: snapshot.policy.mode_or(state.gate.default_mode()),
+        mode_is_default: snapshot.policy.mode.is_none(),
+        would_refuse_count: snapshot.counters.would_refuse_count,
+        overrides,
         usage: snapshot.row(),
         period_start: snapshot.period.start,
         resets_at: snapshot.period.resets_at,

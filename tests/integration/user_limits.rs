@@ -155,3 +155,41 @@ async fn the_server_default_mode_applies_to_tenants_without_one() {
         db.cleanup().await;
     }
 }
+
+/// The tenant page shows the mode, "would have blocked" in monitor mode, and each override
+/// with the user's usage, rendered on the server.
+#[tokio::test]
+async fn the_tenant_page_shows_mode_would_refuse_and_overrides() {
+    on_each_backend(|app| async move {
+        let key = app.tenant_with_agent("paged", Some(100)).await;
+        app.set_user_limit("paged", "ann", Some(40)).await;
+        app.report_for(&key, "e1", "ann", 30).await;
+        app.report(&key, "e2", 90, 0).await;
+        let page = |app: &TestApp| {
+            let req = app.admin.get(app.url("/tenants/paged")).send();
+            async move { req.await.expect("page").text().await.expect("html") }
+        };
+        let html = page(&app).await;
+        assert!(html.contains("Enforcement mode: <strong>Enforce</strong>"), "{html}");
+        assert!(html.contains("the server&#x27;s default") || html.contains("the server's default"), "{html}");
+        assert!(!html.contains("Would have blocked"));
+        assert!(html.contains("User overrides") && html.contains(">ann<"), "{html}");
+        assert!(html.contains(">30<") && html.contains(">40<") && html.contains("75.0%"), "ann: 30 of 40");
+
+        app.set_mode("paged", Some(EnforcementMode::Monitor)).await;
+        for _ in 0..2 {
+            assert_eq!(app.check(&key).await.status(), 200);
+        }
+        let mut html = String::new();
+        for _ in 0..50 {
+            html = page(&app).await;
+            if html.contains("Would have blocked 2 calls this period.") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(html.contains("Would have blocked 2 calls this period."), "{html}");
+        assert!(html.contains("Monitor (never refuse)"));
+    })
+    .await;
+}
