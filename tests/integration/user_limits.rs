@@ -193,3 +193,24 @@ async fn the_tenant_page_shows_mode_would_refuse_and_overrides() {
     })
     .await;
 }
+
+/// A bad `user_id` is a 422 naming the field, in a check and in a report, and changes nothing.
+#[tokio::test]
+async fn bad_user_ids_are_422() {
+    on_each_backend(|app| async move {
+        let key = app.tenant_with_agent("bad-users", Some(100)).await;
+        let long = "u".repeat(129);
+        for user in ["", "   ", "a\u{7}b", long.as_str()] {
+            let (status, body) = app.check_json(&key, json!({"user_id": user, "estimated_tokens": 5})).await;
+            assert_eq!((status, body["field"].clone()), (422, "user_id".into()), "{user:?}: {body}");
+            let report = json!({"event_id": "x", "model": "m", "input_tokens": 1, "output_tokens": 1, "user_id": user});
+            let res = app.agent_post("/api/agent/usage/report", &key, &report.to_string()).await;
+            assert_eq!(res.status(), 422, "{user:?}");
+        }
+        let (status, body) = app.check_json(&key, json!({"user_id": 7})).await;
+        assert_eq!((status, body["field"].clone()), (422, "user_id".into()), "{body}");
+        let status = app.status(&key).await;
+        assert_eq!((status["used_tokens"].clone(), status["reserved_tokens"].clone()), (0.into(), 0.into()));
+    })
+    .await;
+}
