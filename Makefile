@@ -52,7 +52,7 @@ e2e:
 bench: setup-test build
 	CARGO_TARGET_DIR=target/bench cargo build --release --features bench --bin loadgen
 	./target/bench/release/loadgen
-	./target/bench/release/loadgen --backend postgres --scenarios noop,check,check-reserve,report,budget-check,budget-report
+	./target/bench/release/loadgen --backend postgres --scenarios noop,check,check-reserve,report,budget-check,budget-report,user-check,user-report
 
 # The agent API of BASE (a commit) and of the working tree in one run, back to back.
 BASE ?= HEAD~1

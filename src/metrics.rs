@@ -83,6 +83,15 @@ pub fn render() -> String {
     })
 }
 
+/// Folds recorded histogram samples into their buckets. The exporter keeps raw samples until
+/// this runs, so it must run regularly even when nothing scrapes `/metrics` (the gate's
+/// upkeep calls it every 5 s), or they pile up in memory.
+pub fn upkeep() {
+    if let Some(handle) = HANDLE.get().and_then(Option::as_ref) {
+        handle.run_upkeep();
+    }
+}
+
 /// How many tenants get a label of their own (`--metrics-tenant-cap`).
 pub fn set_tenant_cap(cap: usize) {
     TENANT_CAP.store(cap, Ordering::Relaxed);

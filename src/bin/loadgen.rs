@@ -55,8 +55,9 @@ struct Args {
     /// Measured seconds per scenario (after one second of warm-up).
     #[arg(long, default_value_t = 10)]
     seconds: u64,
-    /// Comma-separated scenarios: noop, check, check-reserve, report, budget-check, budget-report.
-    #[arg(long, default_value = "noop,check,check-reserve,report,budget-check,budget-report")]
+    /// Comma-separated scenarios: noop, check, check-reserve, report, budget-check, budget-report,
+    /// user-check, user-report.
+    #[arg(long, default_value = "noop,check,check-reserve,report,budget-check,budget-report,user-check,user-report")]
     scenarios: String,
     /// `sqlite` or `postgres`.
     #[arg(long, default_value = "sqlite")]
@@ -128,9 +129,12 @@ impl BenchDb {
     }
 }
 
+/// Users per bench tenant with an override (the user scenarios).
+const BENCH_USERS: usize = 8;
+
 /// Creates `n` tenants with a token limit no run reaches (and, with `budget`, a USD budget no
 /// run reaches either), one agent each; returns their keys.
-async fn create_agents(url: &str, n: usize, budget: bool) -> Result<Vec<String>, String> {
+async fn create_agents(url: &str, n: usize, budget: bool, users: bool) -> Result<Vec<String>, String> {
     let db = Db::connect(&DbOptions::new(url)).await.map_err(|e| e.to_string())?;
     let mut keys = Vec::with_capacity(n);
     let prefix = if budget { "bench-budget" } else { "bench" };
@@ -155,6 +159,15 @@ async fn create_agents(url: &str, n: usize, budget: bool) -> Result<Vec<String>,
             tollgate::tenants::store::set_budget(&mut conn, &id, Some(&config), "loadgen", now_ms())
                 .await
                 .map_err(|e| e.to_string())?;
+        }
+        if users {
+            let mut conn = db.pool.acquire().await.map_err(|e| e.to_string())?;
+            let limit = TokenLimit::new(1 << 50).map_err(|e| e.to_string())?;
+            for u in 0..BENCH_USERS {
+                tollgate::overrides::store::set(&mut conn, &id, &format!("u-{u}"), limit, "loadgen", now_ms())
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
         }
         keys.push(agent.api_key);
     }
@@ -248,6 +261,8 @@ enum Scenario {
     Report,
     BudgetCheck,
     BudgetReport,
+    UserCheck,
+    UserReport,
 }
 
 impl Scenario {
@@ -259,6 +274,8 @@ impl Scenario {
             "report" => Ok(Self::Report),
             "budget-check" => Ok(Self::BudgetCheck),
             "budget-report" => Ok(Self::BudgetReport),
+            "user-check" => Ok(Self::UserCheck),
+            "user-report" => Ok(Self::UserReport),
             other => Err(format!("unknown scenario {other:?}")),
         }
     }
@@ -271,6 +288,8 @@ impl Scenario {
             Self::Report => "report",
             Self::BudgetCheck => "budget: check + reserve",
             Self::BudgetReport => "budget: report",
+            Self::UserCheck => "user override: check + reserve",
+            Self::UserReport => "user override: report",
         }
     }
 
@@ -278,8 +297,12 @@ impl Scenario {
         matches!(self, Self::BudgetCheck | Self::BudgetReport)
     }
 
+    fn has_users(self) -> bool {
+        matches!(self, Self::UserCheck | Self::UserReport)
+    }
+
     fn reports(self) -> bool {
-        matches!(self, Self::Report | Self::BudgetReport)
+        matches!(self, Self::Report | Self::BudgetReport | Self::UserReport)
     }
 
     /// `run` tells drives apart, so a later round's reports are new events, not replays.
@@ -291,6 +314,20 @@ impl Scenario {
             Self::BudgetCheck => {
                 post("/api/agent/usage/check", key, r#"{"estimated_tokens":1,"model":"gpt-4o-mini"}"#.into())
             }
+            // Eight users per tenant, each with an override no run reaches.
+            Self::UserCheck => post(
+                "/api/agent/usage/check",
+                key,
+                format!(r#"{{"estimated_tokens":1,"user_id":"u-{}"}}"#, conn % BENCH_USERS),
+            ),
+            Self::UserReport => post(
+                "/api/agent/usage/report",
+                key,
+                format!(
+                    r#"{{"event_id":"lg-{run}-{conn}-{seq}","model":"gpt-4o-mini","input_tokens":10,"output_tokens":5,"user_id":"u-{}"}}"#,
+                    conn % BENCH_USERS
+                ),
+            ),
             Self::Report | Self::BudgetReport => post(
                 "/api/agent/usage/report",
                 key,
@@ -414,10 +451,13 @@ struct Target {
 
 async fn start_target(args: &Args, binary: &std::path::Path, label: &'static str) -> Result<Target, String> {
     let db = create_db(args, label).await?;
-    let keys = Arc::new(create_agents(&db.url, args.tenants, false).await?);
-    // Budget tenants only when a scenario drives them.
-    let wanted = args.scenarios.split(',').filter_map(|s| Scenario::parse(s).ok()).any(Scenario::has_budget);
-    let budget_keys = Arc::new(if wanted { create_agents(&db.url, args.tenants, true).await? } else { Vec::new() });
+    // Overrides and budget tenants only when a scenario drives them.
+    let scenarios: Vec<Scenario> = args.scenarios.split(',').filter_map(|s| Scenario::parse(s).ok()).collect();
+    let users = scenarios.iter().any(|s| s.has_users());
+    let keys = Arc::new(create_agents(&db.url, args.tenants, false, users).await?);
+    let wanted = scenarios.iter().any(|s| s.has_budget());
+    let budget_keys =
+        Arc::new(if wanted { create_agents(&db.url, args.tenants, true, false).await? } else { Vec::new() });
     let addr = free_port()?;
     let server = start_server(args, binary, &db.url, addr)?;
     wait_until_up(addr).await?;

@@ -287,6 +287,9 @@ async fn upkeep(gate: Gate) {
     for n in 1u64.. {
         tick.tick().await;
         let now = gate.now();
+        if n.is_multiple_of(5) {
+            crate::metrics::upkeep();
+        }
         if n.is_multiple_of(15) {
             export_tenant_usage(&gate, now).await;
         }
