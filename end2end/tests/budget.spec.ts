@@ -1,19 +1,9 @@
 import { expect, test, type Page } from "@playwright/test";
-import { ACME_ADMIN, signIn, SYSTEM_ADMIN, tenantRow, uniqueTenantId } from "./helpers";
+import { ACME_ADMIN, serverFn, signIn, SYSTEM_ADMIN, tenantRow, uniqueTenantId } from "./helpers";
 
 // The tenant budget page, hydrated and with JavaScript off. The demo data (read, never edited
 // here) has acme at 42 % with twelve days of history, globex in alert, initech in its grace
 // period, stark blocked and hooli started today; edits happen on a tenant the test creates.
-
-/** Calls a server function as the signed-in user of `page` (same cookies, same origin). */
-async function serverFn(page: Page, name: string, form: Record<string, string>) {
-  const res = await page.request.post(`/api/${name}`, {
-    form,
-    headers: { Origin: new URL(page.url()).origin, Accept: "application/json" },
-  });
-  expect(res.status(), await res.text()).toBe(200);
-  return res.json();
-}
 
 /** A new tenant with its own tenant admin, who is then signed in on the budget page. */
 async function signedInTenantAdmin(page: Page) {

@@ -52,3 +52,13 @@ export async function report(request: APIRequestContext, key: string, eventId: s
 export async function check(request: APIRequestContext, key: string) {
   return request.post("/api/agent/usage/check", { headers: { Authorization: `Bearer ${key}` } });
 }
+
+/** Calls a server function as the signed-in user of `page` (same cookies, same origin). */
+export async function serverFn(page: Page, name: string, form: Record<string, string>) {
+  const res = await page.request.post(`/api/${name}`, {
+    form,
+    headers: { Origin: new URL(page.url()).origin, Accept: "application/json" },
+  });
+  expect(res.status(), await res.text()).toBe(200);
+  return res.json();
+}

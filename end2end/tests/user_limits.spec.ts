@@ -1,6 +1,6 @@
-import { expect, test, type APIRequestContext, type Page } from "@playwright/test";
+import { expect, test, type APIRequestContext } from "@playwright/test";
 import { execFileSync } from "node:child_process";
-import { signIn, SYSTEM_ADMIN, uniqueTenantId } from "./helpers";
+import { serverFn, signIn, SYSTEM_ADMIN, uniqueTenantId } from "./helpers";
 
 // Per-user overrides and enforcement modes, set with the command line (another process, as an
 // operator would; the server picks changes up within 5 s) and seen through the agent API and
@@ -11,15 +11,6 @@ function cli(...args: string[]) {
   execFileSync("../target/release/tollgate", args, {
     env: { ...process.env, DATABASE_URL: "sqlite://../target/e2e/tollgate.db", RUST_LOG: "warn" },
   });
-}
-
-async function serverFn(page: Page, name: string, form: Record<string, string>) {
-  const res = await page.request.post(`/api/${name}`, {
-    form,
-    headers: { Origin: new URL(page.url()).origin, Accept: "application/json" },
-  });
-  expect(res.status(), await res.text()).toBe(200);
-  return res.json();
 }
 
 async function checkAs(request: APIRequestContext, key: string, user: string) {
