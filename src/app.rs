@@ -1,6 +1,7 @@
 //! The console's HTML shell, router and layout.
 
 use crate::admin::AdminPage;
+use crate::api_tokens::page::ApiTokensPage;
 use crate::auth::pages::{ProtectedLayout, SignInPage};
 use crate::budgets::page::BudgetPage;
 use crate::tenants::page::TenantPage;
@@ -52,6 +53,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("tenants/:tenant_id") view={Lazy::<TenantRoute>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("tenants/:tenant_id/budget") view={Lazy::<BudgetRoute>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("admin") view={Lazy::<AdminRoute>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("tokens") view={Lazy::<TokensRoute>::new()} ssr=SsrMode::Async/>
                 </ParentRoute>
             </Routes>
         </Router>
@@ -86,6 +88,7 @@ lazy_pages! {
     TenantRoute => TenantPage,
     BudgetRoute => BudgetPage,
     AdminRoute => AdminPage,
+    TokensRoute => ApiTokensPage,
 }
 
 #[component]

@@ -8,6 +8,7 @@
 pub mod admin;
 pub mod agents;
 pub mod alerts;
+pub mod api_tokens;
 pub mod app;
 pub mod audit;
 pub mod auth;

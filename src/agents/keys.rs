@@ -18,8 +18,14 @@ pub struct NewKey {
 }
 
 pub fn generate() -> NewKey {
-    let key = format!("{PREFIX}{}", Alphanumeric.sample_string(&mut rand::rng(), RANDOM_CHARS));
-    NewKey { hash: hash(&key), prefix: key.chars().take(SHOWN_PREFIX_CHARS).collect(), key }
+    generate_with_prefix(PREFIX)
+}
+
+/// A key of the same strength with another prefix (personal API tokens use `tgp_`).
+pub fn generate_with_prefix(prefix: &str) -> NewKey {
+    let key = format!("{prefix}{}", Alphanumeric.sample_string(&mut rand::rng(), RANDOM_CHARS));
+    let shown = prefix.chars().count() + SHOWN_PREFIX_CHARS - PREFIX.len();
+    NewKey { hash: hash(&key), prefix: key.chars().take(shown).collect(), key }
 }
 
 pub fn hash(key: &str) -> String {

@@ -14,25 +14,25 @@ use crate::limits::{usage_pct, EnforcementMode, LimitKind, TokenLimit};
 use crate::overrides::parse_user_id;
 use crate::state::AppState;
 use crate::usage::batch::Recorded;
+use crate::usage::model::UsageSnapshot;
 use crate::usage::report::MAX_ID_CHARS;
 use crate::usage::report::{micros_to_usd, ReportBody, ReportResult, UsageReport, MAX_TOKENS_PER_EVENT};
 use crate::validation::{short_text, FieldError};
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/agent/usage/check", post(check))
-        .route("/api/agent/usage/report", post(report))
-        .route("/api/agent/usage/status", get(status))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(check)).routes(routes!(report)).routes(routes!(status))
 }
 
 /// `POST /api/agent/usage/check`'s body (it may be empty).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CheckBody {
     /// Tokens the coming call is expected to use; admitted only if they fit, then reserved.
@@ -65,6 +65,18 @@ impl TryFrom<CheckBody> for Call {
     }
 }
 
+/// Before a call: may this agent's tenant (and user) make it? With `estimated_tokens` the
+/// estimate is reserved until the report settles it.
+#[utoipa::path(post, path = "/api/agent/usage/check", tag = "agent", request_body(content = CheckBody, description = "May be empty"),
+    security(("agent_key" = [])),
+    responses(
+        (status = 200, description = "Allowed (in monitor mode `would_refuse` names the limit enforce would have applied)", body = Allowed),
+        (status = 400, description = "Malformed JSON", body = AppError),
+        (status = 401, description = "No, an unknown or a revoked agent key", body = AppError),
+        (status = 422, description = "A field is invalid; `field` names it", body = AppError),
+        (status = 429, description = "Refused: `limit` says which limit and by how much; `Retry-After` is the seconds to the reset", body = Refusal),
+        (status = 503, description = "The database is unavailable; retry after `Retry-After`", body = AppError),
+    ))]
 async fn check(
     State(state): State<AppState>,
     AuthenticatedAgent(agent): AuthenticatedAgent,
@@ -95,31 +107,43 @@ async fn check(
     .into_response())
 }
 
-/// A user's figures, in answers to checks that name a user with an override.
-#[derive(Serialize)]
+/// A user's figures: all present in answers to checks that name a user with an override,
+/// all absent otherwise (optional fields rather than an optional object, so the OpenAPI
+/// schema of the flattened answer says exactly that).
+#[derive(Default, Serialize, ToSchema)]
 struct UserFigures {
-    user_id: String,
-    user_used_tokens: u64,
-    user_reserved_tokens: u64,
-    user_token_limit: u64,
-    user_remaining_tokens: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_used_tokens: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_reserved_tokens: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_token_limit: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_remaining_tokens: Option<u64>,
 }
 
 impl UserFigures {
-    fn of(user_id: Option<&str>, a: &Admission) -> Option<Self> {
-        let (user_id, u) = (user_id?, a.user?);
-        Some(Self {
-            user_id: user_id.to_owned(),
-            user_used_tokens: u.used_tokens,
-            user_reserved_tokens: u.reserved_tokens,
-            user_token_limit: u.limit.get(),
-            user_remaining_tokens: u.limit.get().saturating_sub(u.used_tokens.saturating_add(u.reserved_tokens)),
-        })
+    fn of(user_id: Option<&str>, a: &Admission) -> Self {
+        let (Some(user_id), Some(u)) = (user_id, a.user) else { return Self::default() };
+        Self {
+            user_id: Some(user_id.to_owned()),
+            user_used_tokens: Some(u.used_tokens),
+            user_reserved_tokens: Some(u.reserved_tokens),
+            user_token_limit: Some(u.limit.get()),
+            user_remaining_tokens: Some(u.limit.get().saturating_sub(u.used_tokens.saturating_add(u.reserved_tokens))),
+        }
+    }
+
+    /// (user, used, reserved, limit) when the figures are there.
+    fn meter(&self) -> Option<(&str, u64, u64, u64)> {
+        Some((self.user_id.as_deref()?, self.user_used_tokens?, self.user_reserved_tokens?, self.user_token_limit?))
     }
 }
 
 /// The budget figures every answer carries: `budget_state` is `null` without a budget.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct BudgetFigures {
     budget_state: Option<BudgetState>,
     spend_usd: f64,
@@ -139,7 +163,7 @@ impl BudgetFigures {
 }
 
 /// The 200 answer of a check (a struct, not `json!`: this is the hottest response).
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct Allowed<'a> {
     allowed: bool,
     tenant_id: &'a str,
@@ -154,8 +178,8 @@ struct Allowed<'a> {
     reservation_expires_at: Option<String>,
     #[serde(flatten)]
     budget: BudgetFigures,
-    #[serde(flatten, skip_serializing_if = "Option::is_none")]
-    user: Option<UserFigures>,
+    #[serde(flatten)]
+    user: UserFigures,
     /// The mode the call was decided in.
     mode: EnforcementMode,
     /// Monitor mode: the limit that would have refused this call.
@@ -164,7 +188,7 @@ struct Allowed<'a> {
 }
 
 /// The 429 answer of a check: which limit refused, and by how much.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct Refusal<'a> {
     error: &'static str,
     limit: &'static str,
@@ -184,23 +208,21 @@ struct Refusal<'a> {
     percent: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     estimated_cost_usd: Option<f64>,
-    #[serde(flatten, skip_serializing_if = "Option::is_none")]
-    user: Option<UserFigures>,
+    #[serde(flatten)]
+    user: UserFigures,
 }
 
 /// 429 with `Retry-After` (seconds to the reset) and a body that says which limit and by how much.
-fn refusal(tenant_id: &str, a: &Admission, kind: LimitKind, user: Option<UserFigures>) -> Response {
+fn refusal(tenant_id: &str, a: &Admission, kind: LimitKind, user: UserFigures) -> Response {
     let (used, reserved, estimated) = (a.usage.used_tokens, a.usage.reserved_tokens, a.demand.tokens);
     let resumes = rfc3339(a.period.resets_at);
     let message = match (kind, a.policy.budget) {
-        (LimitKind::UserTokenLimit, _) => match &user {
-            Some(u) if estimated > 0 && u.user_used_tokens < u.user_token_limit => format!(
-                "User {} of tenant {tenant_id} has {} tokens used and {} reserved of their {} this period; {estimated} more do not fit",
-                u.user_id, u.user_used_tokens, u.user_reserved_tokens, u.user_token_limit
+        (LimitKind::UserTokenLimit, _) => match user.meter() {
+            Some((user_id, used, reserved, limit)) if estimated > 0 && used < limit => format!(
+                "User {user_id} of tenant {tenant_id} has {used} tokens used and {reserved} reserved of their {limit} this period; {estimated} more do not fit"
             ),
-            Some(u) => format!(
-                "User {} of tenant {tenant_id} has used {} of their {} tokens this period; calls resume at {resumes}",
-                u.user_id, u.user_used_tokens, u.user_token_limit
+            Some((user_id, used, _, limit)) => format!(
+                "User {user_id} of tenant {tenant_id} has used {used} of their {limit} tokens this period; calls resume at {resumes}"
             ),
             None => format!("A user's token limit refused this call; calls resume at {resumes}"),
         },
@@ -263,7 +285,7 @@ fn refusal(tenant_id: &str, a: &Admission, kind: LimitKind, user: Option<UserFig
 
 /// The answer of a report: what it was answered the first time, and whether this time
 /// recorded it (201) or replayed it (200).
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct ReportAnswer {
     #[serde(flatten)]
     result: ReportResult,
@@ -272,6 +294,18 @@ struct ReportAnswer {
     replayed: bool,
 }
 
+/// After a call: record its usage, once per `event_id` (a replay answers what the first
+/// report was answered), settling the check's reservation.
+#[utoipa::path(post, path = "/api/agent/usage/report", tag = "agent", request_body = ReportBody,
+    security(("agent_key" = [])),
+    responses(
+        (status = 201, description = "Recorded", body = ReportAnswer),
+        (status = 200, description = "A replay of an event already recorded: the first answer again", body = ReportAnswer),
+        (status = 400, description = "Malformed JSON", body = AppError),
+        (status = 401, description = "No, an unknown or a revoked agent key", body = AppError),
+        (status = 422, description = "A field is invalid; `field` names it", body = AppError),
+        (status = 503, description = "The database is unavailable; retry after `Retry-After`", body = AppError),
+    ))]
 async fn report(
     State(state): State<AppState>,
     AuthenticatedAgent(agent): AuthenticatedAgent,
@@ -283,15 +317,16 @@ async fn report(
     Ok((status, Json(ReportAnswer { result, recorded, replayed: !recorded })).into_response())
 }
 
-/// `GET /api/agent/usage/status`'s answer.
-#[derive(Serialize)]
-struct Status {
+/// `GET /api/agent/usage/status`'s answer (and the automation API's status).
+#[derive(Serialize, ToSchema)]
+pub(super) struct Status {
     tenant_id: String,
     input_tokens: i64,
     output_tokens: i64,
     /// The period's tokens (input + output), as a check calls them.
     used_tokens: u64,
     /// Deprecated alias of `used_tokens`, kept for clients written before it.
+    #[schema(deprecated)]
     total_tokens: u64,
     reserved_tokens: u64,
     cost_usd: f64,
@@ -316,19 +351,32 @@ struct Status {
     would_refuse_count: i64,
 }
 
+/// The tenant's usage this period: its tokens, budget and mode.
+#[utoipa::path(get, path = "/api/agent/usage/status", tag = "agent",
+    security(("agent_key" = [])),
+    responses(
+        (status = 200, description = "The agent's tenant's usage this period", body = Status),
+        (status = 401, description = "No, an unknown or a revoked agent key", body = AppError),
+        (status = 503, description = "The database is unavailable; retry after `Retry-After`", body = AppError),
+    ))]
 async fn status(
     State(state): State<AppState>,
     AuthenticatedAgent(agent): AuthenticatedAgent,
-) -> Result<Response, AppError> {
+) -> Result<Json<Status>, AppError> {
     let s = state
         .gate
         .usage_snapshot(&agent.tenant_id)
         .await?
         .ok_or_else(|| AppError::unauthorized("Invalid or revoked API key"))?;
+    Ok(Json(status_answer(&s, state.gate.default_mode())))
+}
+
+/// The status answer of a tenant's snapshot (the agent API's and the automation API's).
+pub(super) fn status_answer(s: &UsageSnapshot, default_mode: EnforcementMode) -> Status {
     let c = &s.counters;
     let used = c.total_tokens();
     let (limit, budget) = (s.policy.token_limit, s.policy.budget);
-    Ok(Json(Status {
+    Status {
         tenant_id: s.tenant_id.to_string(),
         input_tokens: c.input_tokens,
         output_tokens: c.output_tokens,
@@ -348,8 +396,7 @@ async fn status(
         max_budget_usd: budget.map(|b| micros_to_usd(b.max_budget_micros)),
         budget_pct: budget.map(|b| b.percent_used(c.cost_micros)),
         block_amount_usd: budget.map(|b| micros_to_usd(b.block_amount_micros())),
-        mode: s.policy.mode_or(state.gate.default_mode()),
+        mode: s.policy.mode_or(default_mode),
         would_refuse_count: c.would_refuse_count,
-    })
-    .into_response())
+    }
 }

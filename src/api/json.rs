@@ -28,6 +28,41 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ValidJson<T> {
     }
 }
 
+/// A query string read into `T`: an unknown parameter or a wrong shape is a 422 naming it.
+pub struct ValidQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> axum::extract::FromRequestParts<S> for ValidQuery<T> {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, AppError> {
+        let query = parts.uri.query().unwrap_or_default();
+        let de = serde_urlencoded::Deserializer::new(url_pairs(query));
+        serde_path_to_error::deserialize(de).map(ValidQuery).map_err(|err| {
+            let message = err.inner().to_string();
+            let field = backticked(&message).unwrap_or_else(|| "query".to_owned());
+            AppError::InvalidInput { field, message }
+        })
+    }
+}
+
+fn url_pairs(query: &str) -> form_urlencoded::Parse<'_> {
+    form_urlencoded::parse(query.as_bytes())
+}
+
+/// Path parameters; one that cannot be read (invalid percent-encoding) is a 400 in our shape.
+pub struct ValidPath<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> axum::extract::FromRequestParts<S> for ValidPath<T> {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, AppError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(t)| ValidPath(t))
+            .map_err(|e| AppError::bad_request(format!("Invalid path: {}", e.body_text())))
+    }
+}
+
 /// Parses JSON into `T`: syntax first (400), then the shape (422 naming the field).
 pub fn parse<T: DeserializeOwned>(text: &[u8]) -> Result<T, AppError> {
     let value: serde_json::Value =

@@ -21,10 +21,12 @@ pub enum AuditAction {
     UserOverrideSet,
     UserOverrideRemoved,
     EnforcementModeChanged,
+    ApiTokenCreated,
+    ApiTokenRevoked,
 }
 
 impl AuditAction {
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 11] = [
         Self::TenantCreated,
         Self::TokenLimitChanged,
         Self::BudgetConfigUpdated,
@@ -34,6 +36,8 @@ impl AuditAction {
         Self::UserOverrideSet,
         Self::UserOverrideRemoved,
         Self::EnforcementModeChanged,
+        Self::ApiTokenCreated,
+        Self::ApiTokenRevoked,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -47,6 +51,8 @@ impl AuditAction {
             Self::UserOverrideSet => "user_override_set",
             Self::UserOverrideRemoved => "user_override_removed",
             Self::EnforcementModeChanged => "enforcement_mode_changed",
+            Self::ApiTokenCreated => "api_token_created",
+            Self::ApiTokenRevoked => "api_token_revoked",
         }
     }
 

@@ -265,6 +265,7 @@ impl BudgetConfig {
 }
 
 /// Where a tenant's spend stands against its budget.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BudgetState {

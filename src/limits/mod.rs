@@ -3,6 +3,8 @@
 //! change a tenant's limit.
 
 pub mod edit;
+#[cfg(feature = "ssr")]
+pub mod manage;
 pub mod mode;
 pub mod period;
 pub mod policy;

@@ -7,6 +7,7 @@ use crate::validation::FieldError;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EnforcementMode {

@@ -19,18 +19,8 @@ pub async fn clear_token_limit(tenant_id: String) -> Result<(), AppError> {
 
 #[cfg(feature = "ssr")]
 async fn update(tenant_id: &str, limit: Option<super::TokenLimit>) -> Result<(), AppError> {
-    use crate::tenants::{store, TenantId};
-
     let state = crate::state::app_state()?;
-    let admin = crate::auth::guard::require_system_admin(&state).await?;
-    let id = TenantId::parse(tenant_id)?;
-    let mut tx = state.db.begin_write().await?;
-    if !store::set_token_limit(&mut tx, &id, limit, &admin.username, state.clock.now_ms()).await? {
-        return Err(AppError::not_found(format!("No tenant with id {id}")));
-    }
-    tx.commit().await?;
-    // Checks in this process decide from memory: they must see the new limit from now on.
-    state.gate.tenant_changed(&id).await?;
-    tracing::info!(by = %admin.username, tenant_id = %id, token_limit = ?limit.map(|l| l.get()), "token limit changed");
-    Ok(())
+    let user = crate::auth::guard::require_user(&state).await?;
+    let id = crate::tenants::TenantId::parse(tenant_id)?;
+    super::manage::set_token_limit(&state, &user, &id, limit).await
 }

@@ -42,11 +42,11 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::map_response(server_fn_error_status))
         .layer(middleware::from_fn(reject_cross_site_writes))
         .layer(sessions);
-    // The agent API authenticates by key alone: it skips the console's layers, which keeps
-    // the check path short. So do the bundle's static files.
+    // The agent and automation APIs authenticate by key or token alone: they skip the
+    // console's layers, which keeps the check path short. So do the bundle's static files.
+    let (api, _) = crate::api::openapi::router();
     Router::new()
-        .merge(crate::api::health::routes())
-        .merge(crate::api::agent::routes())
+        .merge(api)
         .merge(bundle(&state.leptos_options))
         .merge(console)
         .layer(middleware::from_fn(count_request))

@@ -2,6 +2,7 @@
 //! purely, written by the store), the per-period counters, and the console's usage table.
 
 pub mod batch;
+pub mod history;
 pub mod model;
 #[cfg(feature = "ssr")]
 pub mod price_file;

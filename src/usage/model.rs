@@ -29,6 +29,12 @@ pub struct UsageRow {
     /// `None`: no budget.
     #[serde(default)]
     pub budget: Option<BudgetConfig>,
+    /// The tenant's own enforcement mode; `None`: the server's default.
+    #[serde(default)]
+    pub mode: Option<crate::limits::EnforcementMode>,
+    /// How many of its users have an override.
+    #[serde(default)]
+    pub override_count: i64,
 }
 
 impl UsageRow {
@@ -39,6 +45,11 @@ impl UsageRow {
 
     fn limit(&self) -> Option<TokenLimit> {
         self.token_limit.and_then(|l| TokenLimit::new(l).ok())
+    }
+
+    /// Used tokens as a percentage of the limit (`None` without a limit).
+    pub fn usage_pct(&self) -> Option<f64> {
+        self.limit().map(|l| crate::limits::usage_pct(self.total_tokens.max(0) as u64, l))
     }
 
     /// "85.0%", or "No Limit".
@@ -88,6 +99,8 @@ impl UsageSnapshot {
             cost_micros: c.cost_micros,
             token_limit: self.policy.token_limit.map(TokenLimit::get),
             budget: self.policy.budget,
+            mode: self.policy.mode,
+            override_count: 0,
         }
     }
 }
@@ -282,6 +295,8 @@ mod tests {
             cost_micros: 0,
             token_limit: None,
             budget: None,
+            mode: None,
+            override_count: 0,
         };
         assert_eq!(row.usage_pct_text(), "No Limit");
         assert_eq!(row.band(), UsageBand::Default);

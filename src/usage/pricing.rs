@@ -63,6 +63,7 @@ const BUILT_IN: &[(&str, i64, i64)] = &[
 ];
 
 /// Where a recorded cost came from.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CostSource {

@@ -14,6 +14,7 @@ pub const MAX_ID_CHARS: usize = 128;
 
 /// `POST /api/agent/usage/report` as sent. Unknown fields are refused so that a typo such as
 /// `input_token` is an error instead of a silently unrecorded count.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReportBody {
@@ -71,6 +72,7 @@ impl UsageReport {
 }
 
 /// What a report was answered, stored with its event so that a replay gets the same answer.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReportResult {
     pub event_id: String,

@@ -374,7 +374,8 @@ pub async fn list_usage(
     let sql = format!(
         "SELECT * FROM (
            SELECT t.id AS tenant_id, t.display_name, t.token_limit, t.max_budget_micros,
-                  t.alert_threshold_pct, t.grace_threshold_pct, t.period_days,
+                  t.alert_threshold_pct, t.grace_threshold_pct, t.period_days, t.enforcement_mode,
+                  (SELECT COUNT(*) FROM user_limits ul WHERE ul.tenant_id = t.id) AS override_count,
                   COALESCE(c.input_tokens, 0) AS input_tokens,
                   COALESCE(c.output_tokens, 0) AS output_tokens,
                   COALESCE(c.input_tokens, 0) + COALESCE(c.output_tokens, 0) AS total_tokens,
@@ -421,6 +422,8 @@ struct UsageRowRecord {
     alert_threshold_pct: i64,
     grace_threshold_pct: i64,
     period_days: i64,
+    enforcement_mode: Option<String>,
+    override_count: i64,
     input_tokens: i64,
     output_tokens: i64,
     total_tokens: i64,
@@ -445,6 +448,8 @@ impl From<UsageRowRecord> for UsageRow {
                 r.grace_threshold_pct,
                 r.period_days,
             ),
+            mode: crate::limits::EnforcementMode::from_stored(r.enforcement_mode.as_deref()),
+            override_count: r.override_count,
         }
     }
 }
@@ -484,4 +489,71 @@ mod tests {
     fn like_wildcards_are_escaped() {
         assert_eq!(escape_like("a_b%c\\"), "a\\_b\\%c\\\\");
     }
+}
+
+/// One event of the usage history.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct HistoryEvent {
+    pub tenant_id: String,
+    pub event_id: String,
+    pub agent_id: i64,
+    pub user_id: Option<String>,
+    pub model: String,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub cost_micros: i64,
+    pub occurred_at: i64,
+}
+
+/// A page of a tenant's usage events, newest first, filtered as the query says; the page has
+/// `limit + 1` rows read so the caller knows whether another follows. Only the filters given
+/// are in the SQL, so each combination gets its own plan on the (tenant, occurred_at) or
+/// (tenant, user, occurred_at) index rather than one plan for all.
+pub async fn history<'c>(
+    exec: impl AnyExecutor<'c>,
+    q: &super::history::HistoryQuery,
+) -> Result<Vec<HistoryEvent>, sqlx::Error> {
+    let mut sql = String::from(
+        "SELECT tenant_id, event_id, agent_id, user_id, model, input_tokens, output_tokens, cost_micros, occurred_at
+         FROM usage_events WHERE tenant_id = $1",
+    );
+    let mut n = 1;
+    let mut next = || {
+        n += 1;
+        n
+    };
+    if q.user_id.is_some() {
+        sql.push_str(&format!(" AND user_id = ${}", next()));
+    }
+    if q.model.is_some() {
+        sql.push_str(&format!(" AND model = ${}", next()));
+    }
+    if q.from.is_some() {
+        sql.push_str(&format!(" AND occurred_at >= ${}", next()));
+    }
+    if q.to.is_some() {
+        sql.push_str(&format!(" AND occurred_at < ${}", next()));
+    }
+    if q.after.is_some() {
+        let (at, id) = (next(), next());
+        sql.push_str(&format!(" AND (occurred_at < ${at} OR (occurred_at = ${at} AND event_id < ${id}))"));
+    }
+    sql.push_str(&format!(" ORDER BY occurred_at DESC, event_id DESC LIMIT ${}", next()));
+    let mut query = sqlx::query_as(AssertSqlSafe(sql)).bind(q.tenant_id.as_str());
+    if let Some(user_id) = &q.user_id {
+        query = query.bind(user_id.as_str());
+    }
+    if let Some(model) = &q.model {
+        query = query.bind(model.as_str());
+    }
+    if let Some(from) = q.from {
+        query = query.bind(from);
+    }
+    if let Some(to) = q.to {
+        query = query.bind(to);
+    }
+    if let Some(after) = &q.after {
+        query = query.bind(after.occurred_at).bind(after.event_id.as_str());
+    }
+    query.bind(i64::from(q.limit) + 1).fetch_all(exec).await
 }

@@ -346,6 +346,25 @@ impl TestApp {
         res.json().await.expect("json")
     }
 
+    /// A request with a bearer credential (an agent key or an API token, or none) and an
+    /// optional JSON body.
+    pub fn bearer_request(
+        &self,
+        bearer: Option<&str>,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> reqwest::RequestBuilder {
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(bearer) = bearer {
+            request = request.bearer_auth(bearer);
+        }
+        if let Some(body) = body {
+            request = request.header("content-type", "application/json").body(body.to_string());
+        }
+        request
+    }
+
     /// Calls a POST server function as the system admin, form-encoded as the browser does.
     pub async fn server_fn(&self, name: &str, args: &[(&str, &str)]) -> (u16, Value) {
         self.server_fn_as(&self.admin, name, args).await

@@ -1,0 +1,96 @@
+//! Every change a console user makes to a tenant's token limit, mode and user overrides,
+//! whether through the console or the automation API: who may, one transaction with its audit
+//! entry, then the gate told, so the next check in this process decides by the new settings.
+//! (Other processes see changes within their refresh; the CLI and seed files write directly.)
+
+use super::{EnforcementMode, TokenLimit};
+use crate::auth::guard::{not_found, require_tenant};
+use crate::auth::CurrentUser;
+use crate::error::AppError;
+use crate::overrides::store::{self as overrides, SetOutcome};
+use crate::state::AppState;
+use crate::tenants::{store as tenants, TenantId};
+
+/// A tenant's own settings are for system admins (a tenant admin is refused whichever tenant
+/// they name: they can change none, so the answer tells them nothing).
+fn require_tenant_settings(user: &CurrentUser, id: &TenantId) -> Result<(), AppError> {
+    if !user.is_system_admin() {
+        return Err(AppError::forbidden("Only system admins can change a tenant's token limit or enforcement mode"));
+    }
+    require_tenant(user, id)
+}
+
+/// Sets (or with `None` removes) the tenant's token limit.
+pub async fn set_token_limit(
+    state: &AppState,
+    user: &CurrentUser,
+    id: &TenantId,
+    limit: Option<TokenLimit>,
+) -> Result<(), AppError> {
+    require_tenant_settings(user, id)?;
+    let mut tx = state.db.begin_write().await?;
+    if !tenants::set_token_limit(&mut tx, id, limit, &user.username, state.clock.now_ms()).await? {
+        return Err(not_found(id));
+    }
+    tx.commit().await?;
+    state.gate.tenant_changed(id).await?;
+    tracing::info!(by = %user.username, tenant_id = %id, token_limit = ?limit.map(TokenLimit::get), "token limit changed");
+    Ok(())
+}
+
+/// Sets the tenant's enforcement mode (`None`: the server's default).
+pub async fn set_mode(
+    state: &AppState,
+    user: &CurrentUser,
+    id: &TenantId,
+    mode: Option<EnforcementMode>,
+) -> Result<(), AppError> {
+    require_tenant_settings(user, id)?;
+    let mut tx = state.db.begin_write().await?;
+    if !tenants::set_enforcement_mode(&mut tx, id, mode, &user.username, state.clock.now_ms()).await? {
+        return Err(not_found(id));
+    }
+    tx.commit().await?;
+    state.gate.tenant_changed(id).await?;
+    tracing::info!(by = %user.username, tenant_id = %id, mode = ?mode, "enforcement mode changed");
+    Ok(())
+}
+
+/// Sets a user's override (system admins, and tenant admins for their own tenant's users);
+/// answers the limit before (`None`: the user had none).
+pub async fn set_override(
+    state: &AppState,
+    user: &CurrentUser,
+    id: &TenantId,
+    user_id: &str,
+    limit: TokenLimit,
+) -> Result<Option<i64>, AppError> {
+    require_tenant(user, id)?;
+    let mut tx = state.db.begin_write().await?;
+    let before = match overrides::set(&mut tx, id, user_id, limit, &user.username, state.clock.now_ms()).await? {
+        SetOutcome::NoSuchTenant => return Err(not_found(id)),
+        SetOutcome::Set { before } => before,
+    };
+    tx.commit().await?;
+    state.gate.tenant_changed(id).await?;
+    tracing::info!(by = %user.username, tenant_id = %id, user_id, token_limit = limit.get(), "user override set");
+    Ok(before)
+}
+
+/// Removes a user's override; 404 when the user has none.
+pub async fn remove_override(
+    state: &AppState,
+    user: &CurrentUser,
+    id: &TenantId,
+    user_id: &str,
+) -> Result<(), AppError> {
+    require_tenant(user, id)?;
+    let mut tx = state.db.begin_write().await?;
+    if !overrides::remove(&mut tx, id, user_id, &user.username, state.clock.now_ms()).await? {
+        return Err(AppError::not_found(format!("User {user_id} of tenant {id} has no override")));
+    }
+    tx.commit().await?;
+    state.gate.tenant_changed(id).await?;
+    tracing::info!(by = %user.username, tenant_id = %id, user_id, "user override removed");
+    Ok(())
+}
