@@ -6,7 +6,7 @@ SHELL := /bin/bash
 export PATH := $(CURDIR)/end2end/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/test
 
-.PHONY: run test build bench bench-compare bundle-size setup-app setup-test unit e2e clean-test-dbs
+.PHONY: run test build bench bench-scale bench-compare bundle-size setup-app setup-test unit e2e clean-test-dbs
 
 run: setup-app build
 	DATABASE_URL=$${DATABASE_URL:-sqlite://tollgate.db} ./target/release/tollgate serve --demo
@@ -53,6 +53,13 @@ bench: setup-test build
 	CARGO_TARGET_DIR=target/bench cargo build --release --features bench --bin loadgen
 	./target/bench/release/loadgen
 	./target/bench/release/loadgen --backend postgres --scenarios noop,check,check-reserve,report,budget-check,budget-report,user-check,user-report
+
+# The Usage Limits list and the history API on 10,000 tenants, 100,000 overrides and
+# 1,000,000 events, on SQLite and on PostgreSQL (docs/performance.md). Not part of `make test`.
+bench-scale: setup-test build
+	CARGO_TARGET_DIR=target/bench cargo build --release --features bench --bin scalebench
+	./target/bench/release/scalebench
+	./target/bench/release/scalebench --backend postgres
 
 # The agent API of BASE (a commit) and of the working tree in one run, back to back.
 BASE ?= HEAD~1

@@ -24,6 +24,7 @@ PURE = [
     "limits/rules.rs", "limits/period.rs", "limits/policy.rs", "limits/mode.rs", "overrides/mod.rs", "seed/file.rs",
     "usage/report.rs", "usage/pricing.rs", "usage/price_file.rs", "usage/batch.rs", "usage/model.rs",
     "enforce/admission.rs", "enforce/ledger.rs", "budgets/rules.rs", "budgets/trend.rs", "usage/history.rs",
+    "usage/breakdown.rs",
     "api_tokens/mod.rs",
 ]
 IMPURE_CRATES = ["sqlx", "axum", "tokio", "leptos", "leptos_axum", "leptos_router", "leptos_meta",

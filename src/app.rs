@@ -1,7 +1,6 @@
 //! The console's HTML shell, router and layout.
 
 use crate::admin::AdminPage;
-use crate::api_tokens::page::ApiTokensPage;
 use crate::auth::pages::{ProtectedLayout, SignInPage};
 use crate::budgets::page::BudgetPage;
 use crate::tenants::page::TenantPage;
@@ -48,12 +47,11 @@ pub fn App() -> impl IntoView {
             // reads the same with JavaScript off.
             <Routes fallback=|| view! { <NotFound/> }>
                 <Route path=path!("/sign-in") view={Lazy::<SignInRoute>::new()} ssr=SsrMode::Async/>
-                <ParentRoute path=path!("") view=ProtectedLayout ssr=SsrMode::Async>
+                <ParentRoute path=path!("") view={Lazy::<LayoutRoute>::new()} ssr=SsrMode::Async>
                     <Route path=path!("") view={Lazy::<UsageRoute>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("tenants/:tenant_id") view={Lazy::<TenantRoute>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("tenants/:tenant_id/budget") view={Lazy::<BudgetRoute>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("admin") view={Lazy::<AdminRoute>::new()} ssr=SsrMode::Async/>
-                    <Route path=path!("tokens") view={Lazy::<TokensRoute>::new()} ssr=SsrMode::Async/>
                 </ParentRoute>
             </Routes>
         </Router>
@@ -83,12 +81,13 @@ macro_rules! lazy_pages {
 }
 
 lazy_pages! {
+    // The signed-in layout too: the sign-in page, where every first visit lands, needs none of it.
+    LayoutRoute => ProtectedLayout,
     SignInRoute => SignInPage,
     UsageRoute => UsagePage,
     TenantRoute => TenantPage,
     BudgetRoute => BudgetPage,
     AdminRoute => AdminPage,
-    TokensRoute => ApiTokensPage,
 }
 
 #[component]

@@ -24,6 +24,8 @@ pub mod validation;
 
 #[cfg(feature = "ssr")]
 pub mod api;
+#[cfg(feature = "bench")]
+pub mod bench;
 #[cfg(feature = "ssr")]
 pub mod clock;
 #[cfg(feature = "ssr")]

@@ -1,4 +1,9 @@
-//! The Admin tab (system admins): console users, a form to create tenant admins, the audit log.
+//! The Admin route (`/admin`): for system admins, console users, a form to create tenant
+//! admins and the audit log (here) and every tenant's limits (`?tab=limits`, `limits.rs`); for
+//! every signed-in user, their personal API tokens (`?tab=tokens`). One lazy route for all
+//! three: every route adds its matching code to the main module every first visit downloads.
+
+pub mod limits;
 
 use crate::audit::page::AuditLog;
 use crate::auth::pages::use_me;
@@ -8,8 +13,24 @@ use crate::error::AppError;
 use crate::ui::{ErrorPage, Field};
 use leptos::prelude::*;
 
+/// The tab of the Admin route, from `?tab=`.
 #[component]
 pub fn AdminPage() -> impl IntoView {
+    let query = leptos_router::hooks::use_query_map();
+    // Only a change of tab re-renders the page (not its own parameters, such as a search).
+    let tab = Memo::new(move |_| query.with(|q| q.get("tab").unwrap_or_default()));
+    move || match tab.get().as_str() {
+        "limits" => view! { <limits::UsageLimitsPage/> }.into_any(),
+        "tokens" => view! { <crate::api_tokens::page::ApiTokensPage/> }.into_any(),
+        _ => view! { <UsersPage/> }.into_any(),
+    }
+}
+
+/// Where the Usage Limits tab lives (the API tokens tab: `api_tokens::TOKENS_PATH`).
+pub const LIMITS_PATH: &str = "/admin?tab=limits";
+
+#[component]
+fn UsersPage() -> impl IntoView {
     let me = use_me();
     let create = ServerAction::<CreateTenantAdmin>::new();
     let users = Resource::new(move || create.version().get(), |_| list_users());
@@ -76,6 +97,7 @@ fn AdminView(me: CurrentUser, users: Vec<CurrentUser>, create: ServerAction<Crea
     view! {
         <section class="page">
             <h1>"Admin"</h1>
+            <AdminTabs current="users"/>
             <h2>"Console users"</h2>
             <table class="usage-table" aria-label="Console users">
                 <thead>
@@ -104,5 +126,24 @@ fn AdminView(me: CurrentUser, users: Vec<CurrentUser>, create: ServerAction<Crea
             <p class="hint">"Every change to token limits, budgets, agents and console users."</p>
             <AuditLog tenant_id=String::new() version=Signal::derive(move || create.version().get()) label="Audit log"/>
         </section>
+    }
+}
+
+/// The Admin tab's pages.
+#[component]
+pub fn AdminTabs(current: &'static str) -> impl IntoView {
+    use leptos_router::components::A;
+    let tab = move |key: &'static str, href: &'static str, label: &'static str| {
+        if key == current {
+            view! { <span aria-current="page">{label}</span> }.into_any()
+        } else {
+            view! { <A href=href>{label}</A> }.into_any()
+        }
+    };
+    view! {
+        <nav class="tabs" aria-label="Admin">
+            {tab("users", "/admin", "Users and audit log")}
+            {tab("limits", LIMITS_PATH, "Usage Limits")}
+        </nav>
     }
 }

@@ -98,7 +98,7 @@ struct ListParams {
     sort: Option<String>,
     /// `asc` or `desc`.
     dir: Option<String>,
-    /// 1-based page of 25 tenants.
+    /// 1-based page of 50 tenants.
     page: Option<String>,
 }
 
@@ -310,11 +310,7 @@ async fn put_limits(
 ) -> Result<Json<TenantLimits>, AppError> {
     let id = tenant_of(&user, Some(&tenant_id))?;
     let limit = body.token_limit.map(|l| l.map(|n| token_limit("token_limit", n)).transpose()).transpose()?;
-    let mode = match body.mode.as_deref().map(str::trim) {
-        None => None,
-        Some("default") => Some(None),
-        Some(text) => Some(Some(EnforcementMode::parse("mode", text)?)),
-    };
+    let mode = body.mode.as_deref().map(|m| EnforcementMode::parse_setting("mode", m)).transpose()?;
     if let Some(limit) = limit {
         manage::set_token_limit(&state, &user, &id, limit).await?;
     }

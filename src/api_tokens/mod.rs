@@ -11,6 +11,9 @@ pub mod store;
 use crate::validation::FieldError;
 use serde::{Deserialize, Serialize};
 
+/// Where the API tokens page lives: a tab of the Admin route, open to every signed-in user.
+pub const TOKENS_PATH: &str = "/admin?tab=tokens";
+
 /// What every token starts with ("Tollgate personal"): tells it apart from an agent key (`tg_`).
 pub const TOKEN_PREFIX: &str = "tgp_";
 /// The longest token name.

@@ -1,4 +1,4 @@
-//! The API tokens page (`/tokens`): create a token for the automation API, see it once, revoke it.
+//! The API tokens page (`/admin?tab=tokens`, every signed-in user): create a token for the automation API, see it once, revoke it.
 
 use super::server_fns::{list_api_tokens, CreateApiToken, RevokeApiToken};
 use super::ApiTokenInfo;
@@ -91,7 +91,7 @@ fn TokenTable(list: Vec<ApiTokenInfo>, revoke: ServerAction<RevokeApiToken>) -> 
             <thead>
                 <tr>
                     <th scope="col">"Name"</th><th scope="col">"Token"</th><th scope="col">"Created"</th>
-                    <th scope="col">"Last used"</th><th scope="col">"State"</th><th scope="col"><span class="sr-only">"Actions"</span></th>
+                    <th scope="col">"Last used"</th><th scope="col">"State"</th><th scope="col"><span class="visually-hidden">"Actions"</span></th>
                 </tr>
             </thead>
             <tbody>{rows}</tbody>

@@ -85,7 +85,7 @@ fn Nav(me: CurrentUser) -> impl IntoView {
                 <A href="/" exact=true>"Usage"</A>
                 {own_tenant.map(|(href, id)| view! { <A href=href>{format!("Tenant {id}")}</A> })}
                 {admin.then(|| view! { <A href="/admin">"Admin"</A> })}
-                <A href="/tokens">"API tokens"</A>
+                <A href=crate::api_tokens::TOKENS_PATH>"API tokens"</A>
             </nav>
             <div class="who">
                 <span class="username">{me.username.clone()}</span>

@@ -37,6 +37,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tollgate::bench::{free_port, now_ms, BenchDb};
 use tollgate::budgets::{BudgetConfig, BudgetDuration};
 use tollgate::db::{Db, DbOptions};
 use tollgate::limits::TokenLimit;
@@ -93,40 +94,8 @@ fn main() -> Result<(), String> {
     runtime.block_on(run(args))
 }
 
-/// A database for one run, removed afterwards.
-struct BenchDb {
-    url: String,
-    cleanup: Option<(String, String)>,
-    dir: PathBuf,
-}
-
 async fn create_db(args: &Args, label: &str) -> Result<BenchDb, String> {
-    let dir = std::env::temp_dir().join(format!("tollgate-loadgen-{}-{label}", std::process::id()));
-    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    if args.backend == "postgres" {
-        use sqlx::{Connection, Executor};
-        sqlx::any::install_default_drivers();
-        let name = format!("tollgate_bench_{}_{label}", std::process::id());
-        let mut admin = sqlx::AnyConnection::connect(&args.postgres_url).await.map_err(|e| e.to_string())?;
-        admin.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).await.map_err(|e| e.to_string())?;
-        let base = args.postgres_url.rsplit_once('/').map_or(args.postgres_url.as_str(), |(b, _)| b);
-        Ok(BenchDb { url: format!("{base}/{name}"), cleanup: Some((args.postgres_url.clone(), name)), dir })
-    } else {
-        Ok(BenchDb { url: format!("sqlite://{}/bench.db", dir.display()), cleanup: None, dir })
-    }
-}
-
-impl BenchDb {
-    async fn remove(self) {
-        if let Some((admin_url, name)) = self.cleanup {
-            use sqlx::{Connection, Executor};
-            if let Ok(mut admin) = sqlx::AnyConnection::connect(&admin_url).await {
-                let _ =
-                    admin.execute(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).await;
-            }
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+    BenchDb::create(&args.backend, &args.postgres_url, label).await
 }
 
 /// Users per bench tenant with an override (the user scenarios).
@@ -173,15 +142,6 @@ async fn create_agents(url: &str, n: usize, budget: bool, users: bool) -> Result
     }
     db.pool.close().await;
     Ok(keys)
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
-}
-
-fn free_port() -> Result<SocketAddr, String> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-    listener.local_addr().map_err(|e| e.to_string())
 }
 
 fn start_server(args: &Args, binary: &std::path::Path, url: &str, addr: SocketAddr) -> Result<Child, String> {

@@ -114,21 +114,9 @@ pub async fn save_budget(
         litellm.forget_spend(key);
     }
     tracing::info!(by = %user.username, tenant_id = %id, max_budget_micros = config.max_budget_micros, "budget saved");
-    if submitted_without_javascript().await {
+    if crate::ui::submitted_without_javascript().await {
         // A plain form post: back to the page, which shows the message from the URL.
         leptos_axum::redirect(&format!("/tenants/{id}/budget?saved=1"));
     }
     Ok(SAVED_MESSAGE.to_owned())
-}
-
-/// Whether the request is a browser's plain form submission (JavaScript off), which wants a
-/// page back rather than JSON.
-#[cfg(feature = "ssr")]
-async fn submitted_without_javascript() -> bool {
-    use axum::http::{header::ACCEPT, HeaderMap};
-    leptos_axum::extract::<HeaderMap>()
-        .await
-        .ok()
-        .and_then(|h| h.get(ACCEPT).and_then(|v| v.to_str().ok()).map(|v| v.contains("text/html")))
-        .unwrap_or(false)
 }

@@ -49,6 +49,16 @@ impl EnforcementMode {
             .ok_or_else(|| FieldError::new(field, "must be one of off, monitor, enforce"))
     }
 
+    /// The console's choice for a tenant: `default` follows the server's mode (`None`).
+    pub fn parse_setting(field: &str, text: &str) -> Result<Option<Self>, FieldError> {
+        match text.trim() {
+            "default" => Ok(None),
+            other => Self::parse(field, other)
+                .map(Some)
+                .map_err(|_| FieldError::new(field, "must be one of default, off, monitor, enforce")),
+        }
+    }
+
     /// A stored value; anything unknown is the default (`None`), as the column's CHECK allows none.
     pub fn from_stored(text: Option<&str>) -> Option<Self> {
         text.and_then(|t| Self::parse("enforcement_mode", t).ok())
@@ -77,5 +87,14 @@ mod tests {
             assert_eq!(e.field, "mode");
         }
         assert_eq!(EnforcementMode::from_stored(None), None);
+    }
+
+    #[test]
+    fn a_setting_is_a_mode_or_the_default() {
+        assert_eq!(EnforcementMode::parse_setting("mode", " default "), Ok(None));
+        for m in EnforcementMode::ALL {
+            assert_eq!(EnforcementMode::parse_setting("mode", m.as_str()), Ok(Some(m)));
+        }
+        assert_eq!(EnforcementMode::parse_setting("mode", "loud").map_err(|e| e.field), Err("mode".to_owned()));
     }
 }

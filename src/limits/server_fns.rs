@@ -1,4 +1,4 @@
-//! Server functions that change a tenant's token limit (system admins only).
+//! Server functions that change a tenant's token limit and enforcement mode (system admins only).
 
 use crate::error::AppError;
 use leptos::prelude::*;
@@ -15,6 +15,20 @@ pub async fn set_token_limit(tenant_id: String, token_limit: String) -> Result<(
 #[server(prefix = "/api", endpoint = "clear_token_limit")]
 pub async fn clear_token_limit(tenant_id: String) -> Result<(), AppError> {
     update(&tenant_id, None).await
+}
+
+/// Sets a tenant's enforcement mode: `off`, `monitor`, `enforce`, or `default` (the server's).
+#[server(prefix = "/api", endpoint = "set_enforcement_mode")]
+pub async fn set_enforcement_mode(tenant_id: String, mode: String) -> Result<(), AppError> {
+    let state = crate::state::app_state()?;
+    let user = crate::auth::guard::require_user(&state).await?;
+    let id = crate::tenants::TenantId::parse(&tenant_id)?;
+    let mode = super::EnforcementMode::parse_setting("mode", &mode)?;
+    super::manage::set_mode(&state, &user, &id, mode).await?;
+    if crate::ui::submitted_without_javascript().await {
+        leptos_axum::redirect(&format!("/tenants/{id}"));
+    }
+    Ok(())
 }
 
 #[cfg(feature = "ssr")]

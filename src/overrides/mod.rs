@@ -3,6 +3,7 @@
 //! it *and* to the tenant's limits; a user without one shares the tenant's total. The rules
 //! here are pure and shared with the browser; `store` keeps the rows (with the audit entry).
 
+pub mod server_fns;
 #[cfg(feature = "ssr")]
 pub mod store;
 

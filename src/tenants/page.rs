@@ -6,10 +6,16 @@ use super::TenantOverview;
 use crate::agents::server_fns::RevokeAgent;
 use crate::agents::AgentSummary;
 use crate::auth::pages::use_me;
+use crate::error::AppError;
 use crate::format::{format_count, format_datetime, format_reset, format_usd};
-use crate::limits::{format_usage_pct, EnforcementMode, UsageBand};
+use crate::limits::server_fns::SetEnforcementMode;
+use crate::limits::EnforcementMode;
+use crate::limits::TokenLimit;
+use crate::overrides::parse_user_id;
+use crate::overrides::server_fns::{RemoveUserOverride, SetUserOverride};
 use crate::overrides::UserOverride;
-use crate::ui::{use_interval, ErrorPage};
+use crate::ui::{use_interval, ErrorPage, Field, Notice, UsageProgressBar};
+use crate::usage::breakdown_table::UsageBreakdownSection;
 use crate::usage::table::{UnpricedWarning, REFRESH_MS};
 use leptos::prelude::*;
 use leptos_router::components::A;
@@ -21,24 +27,54 @@ pub fn TenantPage() -> impl IntoView {
     let tenant_id = move || params.with(|p| p.get("tenant_id").unwrap_or_default());
     let can_revoke = use_me().is_some_and(|me| me.is_system_admin());
     let revoke = ServerAction::<RevokeAgent>::new();
+    let actions = LimitActions {
+        set_override: ServerAction::new(),
+        remove_override: ServerAction::new(),
+        set_mode: ServerAction::new(),
+    };
     let tick = RwSignal::new(0u32);
     use_interval(REFRESH_MS, move || tick.update(|n| *n = n.wrapping_add(1)));
-    let overview =
-        Resource::new(move || (tenant_id(), revoke.version().get(), tick.get()), |(id, ..)| load_tenant_overview(id));
+    let overview = Resource::new(
+        move || (tenant_id(), revoke.version().get(), actions.version(), tick.get()),
+        |(id, ..)| load_tenant_overview(id),
+    );
     view! {
         <Transition fallback=|| view! { <p class="page">"Loading tenant…"</p> }>
             {move || Suspend::new(async move {
                 match overview.await {
-                    Ok(overview) => view! { <TenantView overview can_revoke revoke/> }.into_any(),
+                    Ok(overview) => view! { <TenantView overview can_revoke revoke actions/> }.into_any(),
                     Err(error) => view! { <ErrorPage error/> }.into_any(),
                 }
             })}
         </Transition>
+        // Outside the refreshing overview: read once per range, not every 10 s.
+        <UsageBreakdownSection tenant_id=Signal::derive(tenant_id)/>
+    }
+}
+
+/// The tenant page's writes to limits: user overrides (system admins and the tenant's admins)
+/// and the mode (system admins).
+#[derive(Clone, Copy)]
+struct LimitActions {
+    set_override: ServerAction<SetUserOverride>,
+    remove_override: ServerAction<RemoveUserOverride>,
+    set_mode: ServerAction<SetEnforcementMode>,
+}
+
+impl LimitActions {
+    /// Changes whenever one of them completes, to reload the page's data.
+    fn version(&self) -> (usize, usize, usize) {
+        (self.set_override.version().get(), self.remove_override.version().get(), self.set_mode.version().get())
     }
 }
 
 #[component]
-fn TenantView(overview: TenantOverview, can_revoke: bool, revoke: ServerAction<RevokeAgent>) -> impl IntoView {
+fn TenantView(
+    overview: TenantOverview,
+    can_revoke: bool,
+    revoke: ServerAction<RevokeAgent>,
+    actions: LimitActions,
+) -> impl IntoView {
     let u = overview.usage;
     let limit = u.token_limit.map_or("No Limit".to_owned(), |l| format_count(l as i64));
     let heading = if u.display_name == u.tenant_id {
@@ -69,7 +105,10 @@ fn TenantView(overview: TenantOverview, can_revoke: bool, revoke: ServerAction<R
                 {format_reset(overview.now, overview.resets_at)}
             </p>
             <ModeLine mode=overview.mode is_default=overview.mode_is_default would_refuse=overview.would_refuse_count/>
-            <Overrides overrides=overview.overrides/>
+            {can_revoke.then(|| view! {
+                <ModeForm tenant_id=u.tenant_id.clone() is_default=overview.mode_is_default mode=overview.mode action=actions.set_mode/>
+            })}
+            <Overrides tenant_id=u.tenant_id.clone() overrides=overview.overrides actions/>
             <h2>"Agents"</h2>
             {move || revoke_error().map(|m| view! { <p class="alert error" role="alert">{m}</p> })}
             <table class="usage-table" aria-label="Agents">
@@ -106,29 +145,98 @@ fn ModeLine(mode: EnforcementMode, is_default: bool, would_refuse: i64) -> impl 
     }
 }
 
-/// Users with a token limit of their own, with what they used this period.
+/// A system admin's choice of the tenant's mode (a plain form: works without JavaScript).
 #[component]
-fn Overrides(overrides: Vec<UserOverride>) -> impl IntoView {
-    if overrides.is_empty() {
-        return view! { <p class="hint">"No user overrides: every user shares the tenant's limit."</p> }.into_any();
+fn ModeForm(
+    tenant_id: String,
+    is_default: bool,
+    mode: EnforcementMode,
+    action: ServerAction<SetEnforcementMode>,
+) -> impl IntoView {
+    let current = if is_default { "default" } else { mode.as_str() };
+    let options = std::iter::once(("default", "The server's default"))
+        .chain(EnforcementMode::ALL.into_iter().map(|m| (m.as_str(), m.label())))
+        .map(|(value, label)| view! { <option value=value selected=value == current>{label}</option> })
+        .collect_view();
+    let outcome = Signal::derive(move || {
+        action.value().get().map(|r| r.map(|()| "Enforcement mode saved.".to_owned()).map_err(|e| e.to_string()))
+    });
+    view! {
+        <ActionForm action attr:class="inline-form" attr:aria-label="Enforcement mode">
+            <input type="hidden" name="tenant_id" value=tenant_id/>
+            <div class="field">
+                <label for="mode-select">"Enforcement mode"</label>
+                <select id="mode-select" name="mode">{options}</select>
+            </div>
+            <button type="submit" class="secondary" disabled=move || action.pending().get()>"Save mode"</button>
+        </ActionForm>
+        <Notice pending=action.pending() outcome/>
     }
+}
+
+/// Users with a token limit of their own, with what they used this period, and the form that
+/// adds, changes and removes them (checked while typing by the server's own rules).
+#[component]
+fn Overrides(tenant_id: String, overrides: Vec<UserOverride>, actions: LimitActions) -> impl IntoView {
+    let (set, remove) = (actions.set_override, actions.remove_override);
+    let user_text = RwSignal::new(String::new());
+    let limit_text = RwSignal::new(String::new());
     let rows = overrides
         .into_iter()
         .map(|o| {
-            let band = UsageBand::for_usage(o.used_tokens, o.token_limit);
-            let pct = format_usage_pct(o.used_tokens, o.token_limit);
+            let (user, limit) = (o.user_id.clone(), o.token_limit);
+            let edit = move |_| {
+                user_text.set(user.clone());
+                limit_text.set(limit.get().to_string());
+            };
+            let tenant_id = tenant_id.clone();
             view! {
                 <tr>
-                    <th scope="row">{o.user_id}</th>
+                    <th scope="row">{o.user_id.clone()}</th>
                     <td class="num">{format_count(o.used_tokens as i64)}</td>
                     <td class="num">{format_count(o.token_limit.get() as i64)}</td>
-                    <td class=format!("num usage-pct {}", band.css_class())>{pct}</td>
+                    <td><UsageProgressBar used=o.used_tokens limit=o.token_limit label=format!("Usage of {}", o.user_id)/></td>
+                    <td class="row-actions">
+                        <button type="button" class="link" aria-label=format!("Edit override of {}", o.user_id) on:click=edit>"Edit"</button>
+                        <ActionForm action=remove attr:class="inline">
+                            <input type="hidden" name="tenant_id" value=tenant_id/>
+                            <input type="hidden" name="user_id" value=o.user_id.clone()/>
+                            <button type="submit" class="link danger-link" aria-label=format!("Remove override of {}", o.user_id)>"Remove"</button>
+                        </ActionForm>
+                    </td>
                 </tr>
             }
         })
         .collect_view();
+    let typed_error = |text: RwSignal<String>, check: fn(&str) -> Option<String>| {
+        Signal::derive(move || text.with(|t| (!t.is_empty()).then(|| check(t)).flatten()))
+    };
+    let user_error =
+        typed_error(user_text, |t| parse_user_id("user_id", t).err().map(|e| crate::error::sentence(&e.message)));
+    let limit_error =
+        typed_error(limit_text, |t| TokenLimit::parse(t).err().map(|e| crate::error::sentence(&e.message)));
+    let server_error = move |field: &'static str| {
+        Signal::derive(move || {
+            set.value().with(|v| match v {
+                Some(Err(e)) if e.field() == Some(field) => Some(e.field_message()),
+                _ => None,
+            })
+        })
+    };
+    let either =
+        |a: Signal<Option<String>>, b: Signal<Option<String>>| Signal::derive(move || a.get().or_else(|| b.get()));
+    let outcome = Signal::derive(move || {
+        let failed = |e: &AppError| e.field().is_none().then(|| e.to_string());
+        match (set.value().get(), remove.value().get()) {
+            (Some(Err(e)), _) | (_, Some(Err(e))) => failed(&e).map(Err),
+            (Some(Ok(())), _) | (_, Some(Ok(()))) => Some(Ok("User overrides saved.".to_owned())),
+            _ => None,
+        }
+    });
+    let invalid = move || user_error.get().is_some() || limit_error.get().is_some();
     view! {
         <h2>"User overrides"</h2>
+        <p class="hint">"A user with an override is held to it and to the tenant's limit; everyone else shares the tenant's limit."</p>
         <table class="usage-table" aria-label="User overrides">
             <thead>
                 <tr>
@@ -136,12 +244,25 @@ fn Overrides(overrides: Vec<UserOverride>) -> impl IntoView {
                     <th scope="col">"Used Tokens"</th>
                     <th scope="col">"Token Limit"</th>
                     <th scope="col">"Usage %"</th>
+                    <th scope="col"><span class="visually-hidden">"Actions"</span></th>
                 </tr>
             </thead>
             <tbody>{rows}</tbody>
         </table>
+        <ActionForm action=set attr:class="inline-form" attr:aria-label="Set a user override">
+            <input type="hidden" name="tenant_id" value=tenant_id.clone()/>
+            <Field label="User ID" id="override-user-id" error=either(user_error, server_error("user_id"))>
+                <input id="override-user-id" name="user_id" autocomplete="off" required
+                    prop:value=move || user_text.get() on:input=move |ev| user_text.set(event_target_value(&ev))/>
+            </Field>
+            <Field label="Token limit" id="override-token-limit" error=either(limit_error, server_error("token_limit"))>
+                <input id="override-token-limit" name="token_limit" inputmode="numeric" autocomplete="off" required
+                    prop:value=move || limit_text.get() on:input=move |ev| limit_text.set(event_target_value(&ev))/>
+            </Field>
+            <button type="submit" class="primary" disabled=move || set.pending().get() || invalid()>"Save override"</button>
+        </ActionForm>
+        <Notice pending=Signal::derive(move || set.pending().get() || remove.pending().get()) outcome/>
     }
-    .into_any()
 }
 
 #[component]

@@ -59,6 +59,61 @@ pub fn Field(
     }
 }
 
+/// Used tokens against a limit: the Usage % text in its colour band over a bar of the same
+/// band (capped at full). Every usage-against-limit figure in the console is drawn with it.
+#[component]
+pub fn UsageProgressBar(used: u64, limit: crate::limits::TokenLimit, #[prop(into)] label: String) -> impl IntoView {
+    use crate::limits::{format_usage_pct, usage_pct, UsageBand};
+    let band = UsageBand::for_usage(used, limit).css_class();
+    let pct = usage_pct(used, limit);
+    let width = format!("width: {:.1}%", pct.min(100.0));
+    view! {
+        <span class="usage-progress">
+            <span class=format!("usage-pct {band}")>{format_usage_pct(used, limit)}</span>
+            <span class=format!("bar {band}") role="progressbar" aria-label=label aria-valuemin="0" aria-valuemax="100"
+                aria-valuenow=format!("{:.1}", pct.min(100.0))>
+                <span style=width></span>
+            </span>
+        </span>
+    }
+}
+
+/// The line under a paged table: what is shown, the page, and links to the pages around it.
+#[component]
+pub fn Pager(
+    #[prop(into)] shown: String,
+    #[prop(into)] page: String,
+    prev: Option<String>,
+    next: Option<String>,
+) -> impl IntoView {
+    use leptos_router::components::A;
+    view! {
+        <nav class="pager" aria-label="Pages">
+            <span>{shown}</span>
+            {prev.map(|href| view! { <A href=href>"← Previous"</A> })}
+            <span>{page}</span>
+            {next.map(|href| view! { <A href=href>"Next →"</A> })}
+        </nav>
+    }
+}
+
+/// The one way a form reports on its server action: "Saving…" while it runs, the success
+/// message (a status) or the error (an alert) once it answered.
+#[component]
+pub fn Notice(
+    #[prop(into)] pending: Signal<bool>,
+    /// `Ok(message)` after success, `Err(message)` after failure, `None` before either.
+    #[prop(into)]
+    outcome: Signal<Option<Result<String, String>>>,
+) -> impl IntoView {
+    move || match (pending.get(), outcome.get()) {
+        (true, _) => Some(view! { <p class="alert" role="status">"Saving…"</p> }.into_any()),
+        (false, Some(Ok(message))) => Some(view! { <p class="alert ok" role="status">{message}</p> }.into_any()),
+        (false, Some(Err(message))) => Some(view! { <p class="alert error" role="alert">{message}</p> }.into_any()),
+        (false, None) => None,
+    }
+}
+
 /// Calls `tick` every `period_ms` in the browser for as long as the calling component lives.
 /// On the server it does nothing: a rendered page has no time to pass.
 pub fn use_interval(period_ms: u32, tick: impl Fn() + 'static) {
@@ -110,4 +165,16 @@ pub fn ErrorPage(error: AppError) -> impl IntoView {
             <p><a href="/">"Back to usage"</a></p>
         </section>
     }
+}
+
+/// Whether the request is a browser's plain form submission (JavaScript off), which wants a
+/// page back rather than JSON: server functions behind forms then redirect to the page.
+#[cfg(feature = "ssr")]
+pub async fn submitted_without_javascript() -> bool {
+    use axum::http::{header::ACCEPT, HeaderMap};
+    leptos_axum::extract::<HeaderMap>()
+        .await
+        .ok()
+        .and_then(|h| h.get(ACCEPT).and_then(|v| v.to_str().ok()).map(|v| v.contains("text/html")))
+        .unwrap_or(false)
 }

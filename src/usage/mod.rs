@@ -2,6 +2,8 @@
 //! purely, written by the store), the per-period counters, and the console's usage table.
 
 pub mod batch;
+pub mod breakdown;
+pub mod breakdown_table;
 pub mod history;
 pub mod model;
 #[cfg(feature = "ssr")]

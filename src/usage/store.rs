@@ -557,3 +557,47 @@ pub async fn history<'c>(
     }
     query.bind(i64::from(q.limit) + 1).fetch_all(exec).await
 }
+
+/// A tenant's usage since `from` grouped by `user_id` (`by_user`) or by `model`, biggest first,
+/// at most `limit` groups; read on the (tenant, occurred_at) index.
+pub async fn breakdown<'c>(
+    exec: impl AnyExecutor<'c>,
+    tenant_id: &TenantId,
+    from: i64,
+    by_user: bool,
+    limit: u32,
+) -> Result<Vec<super::breakdown::BreakdownRow>, sqlx::Error> {
+    #[derive(FromRow)]
+    struct Row {
+        key: Option<String>,
+        input_tokens: i64,
+        output_tokens: i64,
+        cost_micros: i64,
+        event_count: i64,
+    }
+    // The column is one of two constants, never input. PostgreSQL's SUM of BIGINT is NUMERIC.
+    let column = if by_user { "user_id" } else { "model" };
+    let sql = format!(
+        "SELECT {column} AS key, CAST(SUM(input_tokens) AS BIGINT) AS input_tokens,
+                CAST(SUM(output_tokens) AS BIGINT) AS output_tokens,
+                CAST(SUM(cost_micros) AS BIGINT) AS cost_micros, COUNT(*) AS event_count
+         FROM usage_events WHERE tenant_id = $1 AND occurred_at >= $2
+         GROUP BY {column} ORDER BY SUM(input_tokens + output_tokens) DESC, {column} LIMIT $3"
+    );
+    let rows: Vec<Row> = sqlx::query_as(AssertSqlSafe(sql))
+        .bind(tenant_id.as_str())
+        .bind(from)
+        .bind(i64::from(limit))
+        .fetch_all(exec)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| super::breakdown::BreakdownRow {
+            key: r.key,
+            input_tokens: r.input_tokens,
+            output_tokens: r.output_tokens,
+            cost_micros: r.cost_micros,
+            event_count: r.event_count,
+        })
+        .collect())
+}

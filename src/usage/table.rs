@@ -9,7 +9,7 @@ use crate::auth::pages::use_me;
 use crate::format::{format_count, format_usd};
 use crate::limits::edit::LimitDialog;
 use crate::limits::server_fns::{ClearTokenLimit, SetTokenLimit};
-use crate::ui::use_interval;
+use crate::ui::{use_interval, Pager};
 use leptos::prelude::*;
 use leptos_router::components::{Form, A};
 use leptos_router::hooks::use_query_map;
@@ -138,12 +138,7 @@ fn UsageTable(page: Page, editing: RwSignal<Option<UsageRow>>, can_manage: bool)
             </thead>
             <tbody>{rows}</tbody>
         </table>
-        <nav class="pager" aria-label="Pages">
-            <span>{shown}</span>
-            {prev.map(|href| view! { <A href=href>"← Previous"</A> })}
-            <span>{format!("Page {} of {}", query.page, page_count)}</span>
-            {next.map(|href| view! { <A href=href>"Next →"</A> })}
-        </nav>
+        <Pager shown page=format!("Page {} of {}", query.page, page_count) prev next/>
     }
     .into_any()
 }

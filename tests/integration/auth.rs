@@ -123,6 +123,18 @@ async fn authorisation_matrix() {
             ("budget_duration", "30d"),
         ];
         w.expect(post.clone(), "/api/save_budget", &budget, [401, 401, 200, 404, 200]).await;
+        // Overrides: a tenant admin manages their own tenant's; the mode is the system admin's.
+        let ann = [("tenant_id", "a"), ("user_id", "ann"), ("token_limit", "10")];
+        w.expect(post.clone(), "/api/set_user_override", &ann, [401, 401, 200, 404, 200]).await;
+        let ann = [("tenant_id", "a"), ("user_id", "ann")];
+        w.expect(post.clone(), "/api/remove_user_override", &ann, [401, 401, 200, 404, 404]).await;
+        let mode = [("tenant_id", "a"), ("mode", "monitor")];
+        w.expect(post.clone(), "/api/set_enforcement_mode", &mode, [401, 401, 403, 403, 200]).await;
+        let range = "/api/usage_breakdown?tenant_id=a&range=7d";
+        w.expect(get.clone(), range, &[], [401, 401, 200, 404, 200]).await;
+        // Personal API tokens: every signed-in user has their own.
+        w.expect(get.clone(), "/api/list_api_tokens", &[], [401, 401, 200, 200, 200]).await;
+        w.expect(post.clone(), "/api/create_api_token", &[("name", "ci")], [401, 401, 200, 200, 200]).await;
         // The agent API takes only agent keys, never a console session.
         w.expect(post.clone(), "/api/agent/usage/check", &[], [401, 200, 401, 401, 401]).await;
         w.expect(post.clone(), "/api/agent/usage/report", &[("json", REPORT)], [401, 201, 401, 401, 401]).await;
@@ -133,6 +145,8 @@ async fn authorisation_matrix() {
         w.expect(get.clone(), "/tenants/b", &[], [302, 302, 404, 200, 200]).await;
         w.expect(get.clone(), "/tenants/a/budget", &[], [302, 302, 200, 404, 200]).await;
         w.expect(get.clone(), "/admin", &[], [302, 302, 403, 403, 200]).await;
+        w.expect(get.clone(), "/admin?tab=limits", &[], [302, 302, 403, 403, 200]).await;
+        w.expect(get.clone(), "/admin?tab=tokens", &[], [302, 302, 200, 200, 200]).await;
         w.expect(get.clone(), "/sign-in", &[], [200, 200, 200, 200, 200]).await;
     })
     .await;

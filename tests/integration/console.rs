@@ -213,3 +213,59 @@ async fn the_usage_page_is_rendered_on_the_server() {
     })
     .await;
 }
+
+/// The tenant page's usage by user and by model: each row is the sum of the reports the test
+/// made (its own model of them), biggest first, over the range asked for.
+#[tokio::test]
+async fn usage_by_user_and_model_matches_the_reports() {
+    on_each_backend(|app| async move {
+        let key = app.tenant_with_agent("split", None).await;
+        let mut by_user = std::collections::BTreeMap::<String, i64>::new();
+        let mut by_model = std::collections::BTreeMap::<String, i64>::new();
+        // An old event, outside the last 24 hours.
+        let old = serde_json::json!({"event_id": "old", "model": "gpt-4o", "input_tokens": 7, "output_tokens": 0, "user_id": "ann"});
+        app.agent_post("/api/agent/usage/report", &key, &old.to_string()).await;
+        app.state.clock.advance(2 * 86_400_000);
+        for i in 0..30i64 {
+            let (user, model) = (["ann", "bob", "cy"][(i % 3) as usize], ["gpt-4o", "gpt-4o-mini"][(i % 2) as usize]);
+            let body = serde_json::json!({"event_id": format!("e{i}"), "model": model, "input_tokens": 10 * i, "output_tokens": i, "user_id": user});
+            assert_eq!(app.agent_post("/api/agent/usage/report", &key, &body.to_string()).await.status(), 201);
+            *by_user.entry(user.into()).or_default() += 11 * i;
+            *by_model.entry(model.into()).or_default() += 11 * i;
+        }
+        app.report(&key, "anonymous", 5, 5).await;
+        *by_user.entry("(none)".into()).or_default() += 10;
+        *by_model.entry("gpt-4o".into()).or_default() += 10;
+
+        let rows = |v: &Value| -> Vec<(String, i64)> {
+            v.as_array()
+                .expect("rows")
+                .iter()
+                .map(|r| {
+                    let key = r["key"].as_str().unwrap_or("(none)").to_owned();
+                    (key, r["input_tokens"].as_i64().unwrap_or(0) + r["output_tokens"].as_i64().unwrap_or(0))
+                })
+                .collect()
+        };
+        let sorted = |m: &std::collections::BTreeMap<String, i64>| {
+            let mut v: Vec<(String, i64)> = m.iter().map(|(k, t)| (k.clone(), *t)).collect();
+            v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+            v
+        };
+        let (status, day) = app.server_fn_get("usage_breakdown", "tenant_id=split&range=24h").await;
+        assert_eq!(status, 200, "{day}");
+        let mut users = rows(&day["by_user"]);
+        // NULL users sort by the database's rule; compare as sets of (key, tokens) in total order.
+        users.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        assert_eq!(users, sorted(&by_user));
+        assert_eq!(rows(&day["by_model"]), sorted(&by_model));
+        // The period also holds the old event.
+        let (_, period) = app.server_fn_get("usage_breakdown", "tenant_id=split&range=period").await;
+        *by_user.entry("ann".into()).or_default() += 7;
+        let mut users = rows(&period["by_user"]);
+        users.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        assert_eq!(users, sorted(&by_user));
+        assert_eq!(period["range"], "period");
+    })
+    .await;
+}

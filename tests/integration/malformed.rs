@@ -32,7 +32,7 @@ async fn send(app: &TestApp, client: &Client, path: &str, method: &Method, body:
 }
 
 /// The GET server functions that take no arguments.
-const NO_ARGUMENTS: [&str; 2] = ["/api/current_user", "/api/list_users"];
+const NO_ARGUMENTS: [&str; 3] = ["/api/current_user", "/api/list_users", "/api/list_api_tokens"];
 
 #[tokio::test]
 async fn undecodable_arguments_are_400_for_every_server_function() {

@@ -93,10 +93,7 @@ pub async fn run(db: &Db, cmd: TenantCommand, now: i64) -> anyhow::Result<()> {
         }
         TenantCommand::SetMode { id, mode } => {
             let id = TenantId::parse(&id)?;
-            let mode = match mode.trim() {
-                "default" => None,
-                other => Some(EnforcementMode::parse("mode", other)?),
-            };
+            let mode = EnforcementMode::parse_setting("mode", &mode)?;
             let mut tx = db.begin_write().await?;
             if !tenants::set_enforcement_mode(&mut tx, &id, mode, CLI_ACTOR, now).await? {
                 bail!("no tenant with id {id}");

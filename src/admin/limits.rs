@@ -1,0 +1,236 @@
+//! The Admin tab's "Usage Limits" (`/admin?tab=limits`, system admins): every tenant with its token limit, budget,
+//! Usage %, mode and number of user overrides, searched, sorted and paged on the server (the
+//! usage table's query, so it stays fast at 10,000 tenants), and an edit drawer for a tenant's
+//! limit and mode. Budgets are edited on the tenant's budget page, linked from the drawer.
+
+use super::AdminTabs;
+use crate::auth::pages::use_me;
+use crate::auth::CurrentUser;
+use crate::error::{sentence, AppError};
+use crate::format::{format_count, format_usd};
+use crate::limits::server_fns::{ClearTokenLimit, SetEnforcementMode, SetTokenLimit};
+use crate::limits::{EnforcementMode, TokenLimit};
+use crate::ui::{ErrorPage, Field, Modal, Notice, Pager, UsageProgressBar};
+use crate::usage::model::{SortKey, UsagePage, UsageQuery, UsageRow, PAGE_SIZE};
+use crate::usage::server_fns::list_usage;
+use leptos::ev::SubmitEvent;
+use leptos::prelude::*;
+use leptos_router::components::{Form, A};
+use leptos_router::hooks::use_query_map;
+
+/// A link to this page with `query` (kept in the URL, so the links work without JavaScript).
+fn href(query: &UsageQuery) -> String {
+    match query.to_query_string().as_str() {
+        "?" => super::LIMITS_PATH.to_owned(),
+        qs => format!("{}&{}", super::LIMITS_PATH, &qs[1..]),
+    }
+}
+
+#[component]
+pub fn UsageLimitsPage() -> impl IntoView {
+    let params = use_query_map();
+    let query = Memo::new(move |_| {
+        params.with(|p| UsageQuery::from_params(p.get_str("q"), p.get_str("sort"), p.get_str("dir"), p.get_str("page")))
+    });
+    let actions = DrawerActions {
+        set_limit: ServerAction::new(),
+        clear_limit: ServerAction::new(),
+        set_mode: ServerAction::new(),
+    };
+    let rows = Resource::new(move || (query.get(), actions.version()), |(query, ..)| list_usage(query));
+    let editing = RwSignal::new(None::<UsageRow>);
+    let me = use_me();
+    view! {
+        <section class="page">
+            <h1>"Admin"</h1>
+            <AdminTabs current="limits"/>
+            {match me.filter(CurrentUser::is_system_admin) {
+                None => view! { <ErrorPage error=AppError::forbidden("The Admin tab is for system admins")/> }.into_any(),
+                Some(_) => view! {
+                    <Form method="GET" action="/admin" attr:class="filter" attr:role="search">
+                        <input type="hidden" name="tab" value="limits"/>
+                        <label for="limits-filter">"Search tenants"</label>
+                        <input id="limits-filter" type="search" name="q" placeholder="Tenant id or name" prop:value=move || query.get().q/>
+                        <button type="submit" class="secondary">"Search"</button>
+                    </Form>
+                    <Transition fallback=|| view! { <p>"Loading tenants…"</p> }>
+                        {move || Suspend::new(async move {
+                            match rows.await {
+                                Ok(page) => view! { <LimitsTable page editing/> }.into_any(),
+                                Err(error) => view! { <ErrorPage error/> }.into_any(),
+                            }
+                        })}
+                    </Transition>
+                    <EditDrawer editing actions/>
+                }.into_any(),
+            }}
+        </section>
+    }
+}
+
+#[component]
+fn LimitsTable(page: UsagePage, editing: RwSignal<Option<UsageRow>>) -> impl IntoView {
+    let query = page.query.clone();
+    if page.rows.is_empty() {
+        return view! { <p class="empty">"No tenants match."</p> }.into_any();
+    }
+    let sort_link = move |key: SortKey| {
+        let q = query.sorted_by(key);
+        let arrow = match (query.sort == key, query.desc) {
+            (false, _) => "",
+            (true, false) => " ▲",
+            (true, true) => " ▼",
+        };
+        view! { <A href=href(&q)>{key.label()}{arrow}</A> }
+    };
+    let pages = page.page_count();
+    let q = page.query.clone();
+    let rows = page.rows.into_iter().map(|row| view! { <LimitsRow row editing/> }).collect_view();
+    let prev = (q.page > 1).then(|| href(&q.with_page(q.page - 1)));
+    let next = (q.page < pages).then(|| href(&q.with_page(q.page + 1)));
+    let shown =
+        format!("{} tenants · page {} of {pages} ({PAGE_SIZE} per page)", format_count(page.total_rows as i64), q.page);
+    view! {
+        <table class="usage-table" aria-label="Usage limits">
+            <thead>
+                <tr>
+                    <th scope="col">{sort_link(SortKey::TenantId)}</th>
+                    <th scope="col" class="num">"Token Limit"</th>
+                    <th scope="col" class="num">{sort_link(SortKey::Budget)}</th>
+                    <th scope="col">{sort_link(SortKey::UsagePct)}</th>
+                    <th scope="col">"Mode"</th>
+                    <th scope="col" class="num">"Overrides"</th>
+                    <th scope="col"><span class="visually-hidden">"Actions"</span></th>
+                </tr>
+            </thead>
+            <tbody>{rows}</tbody>
+        </table>
+        <Pager shown page=format!("Page {} of {pages}", q.page) prev next/>
+    }
+    .into_any()
+}
+
+#[component]
+fn LimitsRow(row: UsageRow, editing: RwSignal<Option<UsageRow>>) -> impl IntoView {
+    let tenant_href = format!("/tenants/{}", row.tenant_id);
+    let limit = row.token_limit.and_then(|l| TokenLimit::new(l).ok());
+    let used = row.total_tokens.max(0) as u64;
+    let usage = match limit {
+        Some(limit) => view! { <UsageProgressBar used limit label=format!("Usage of {}", row.tenant_id)/> }.into_any(),
+        None => view! { <span>"No Limit"</span> }.into_any(),
+    };
+    let budget = row.budget.map_or("No budget".to_owned(), |b| {
+        format!("{} / {}", format_usd(row.cost_micros), format_usd(b.max_budget_micros))
+    });
+    let mode = row.mode.map_or("Server default".to_owned(), |m| m.label().to_owned());
+    let edit_label = format!("Edit limits of {}", row.tenant_id);
+    let (id, data_tenant) = (row.tenant_id.clone(), row.tenant_id.clone());
+    view! {
+        <tr data-tenant=data_tenant>
+            <th scope="row"><A href=tenant_href.clone()>{id}</A></th>
+            <td class="num">{limit.map_or("No Limit".to_owned(), |l| format_count(l.get() as i64))}</td>
+            <td class="num">{budget}</td>
+            <td>{usage}</td>
+            <td>{mode}</td>
+            <td class="num"><A href=tenant_href>{format_count(row.override_count)}</A></td>
+            <td class="row-actions">
+                <button type="button" class="link" aria-label=edit_label on:click=move |_| editing.set(Some(row.clone()))>"Edit"</button>
+            </td>
+        </tr>
+    }
+}
+
+/// The drawer's writes.
+#[derive(Clone, Copy)]
+struct DrawerActions {
+    set_limit: ServerAction<SetTokenLimit>,
+    clear_limit: ServerAction<ClearTokenLimit>,
+    set_mode: ServerAction<SetEnforcementMode>,
+}
+
+impl DrawerActions {
+    fn version(&self) -> (usize, usize, usize) {
+        (self.set_limit.version().get(), self.clear_limit.version().get(), self.set_mode.version().get())
+    }
+}
+
+/// A side drawer (the console's one modal pattern, drawn at the edge) for one tenant's token
+/// limit and mode; the limit is checked while typing by the server's own rule.
+#[component]
+fn EditDrawer(editing: RwSignal<Option<UsageRow>>, actions: DrawerActions) -> impl IntoView {
+    let open = RwSignal::new(false);
+    let limit_text = RwSignal::new(String::new());
+    let mode_value = RwSignal::new(String::new());
+    let tenant = move || editing.with(|e| e.as_ref().map(|r| r.tenant_id.clone()).unwrap_or_default());
+    Effect::new(move |_| {
+        if let Some(row) = editing.get() {
+            limit_text.set(row.token_limit.map(|l| l.to_string()).unwrap_or_default());
+            mode_value.set(row.mode.map_or("default", EnforcementMode::as_str).to_owned());
+            open.set(true);
+        }
+    });
+    Effect::new(move |_| {
+        if !open.get() {
+            editing.set(None);
+        }
+    });
+    let DrawerActions { set_limit, clear_limit, set_mode } = actions;
+    let typed_error = move || {
+        let t = limit_text.get();
+        (!t.is_empty()).then(|| TokenLimit::parse(&t).err().map(|e| sentence(&e.message))).flatten()
+    };
+    let pending =
+        Signal::derive(move || set_limit.pending().get() || clear_limit.pending().get() || set_mode.pending().get());
+    let outcome = Signal::derive(move || {
+        let results = [set_limit.value().get(), clear_limit.value().get(), set_mode.value().get()];
+        if let Some(e) = results.iter().flatten().find_map(|r| r.as_ref().err()) {
+            return Some(Err(e.to_string()));
+        }
+        results.iter().flatten().next().map(|_| Ok("Saved.".to_owned()))
+    });
+    let save_limit = move |ev: SubmitEvent| {
+        ev.prevent_default();
+        let text = limit_text.get_untracked();
+        if text.trim().is_empty() {
+            clear_limit.dispatch(ClearTokenLimit { tenant_id: tenant() });
+        } else if TokenLimit::parse(&text).is_ok() {
+            set_limit.dispatch(SetTokenLimit { tenant_id: tenant(), token_limit: text });
+        }
+    };
+    let save_mode = move |ev: SubmitEvent| {
+        ev.prevent_default();
+        set_mode.dispatch(SetEnforcementMode { tenant_id: tenant(), mode: mode_value.get_untracked() });
+    };
+    let options = std::iter::once(("default", "The server's default"))
+        .chain(EnforcementMode::ALL.into_iter().map(|m| (m.as_str(), m.label())))
+        .map(|(value, label)| view! { <option value=value>{label}</option> })
+        .collect_view();
+    let title = Signal::derive(move || format!("Limits of {}", tenant()));
+    view! {
+        <Modal open title id="limits-drawer">
+            <form class="form" on:submit=save_limit novalidate aria-label="Token limit">
+                <Field label="Token limit" id="drawer-token-limit" error=Signal::derive(typed_error)>
+                    <input id="drawer-token-limit" inputmode="numeric" autocomplete="off" placeholder="No Limit"
+                        prop:value=move || limit_text.get() on:input=move |ev| limit_text.set(event_target_value(&ev))/>
+                </Field>
+                <p class="hint">"Empty: No Limit."</p>
+                <button type="submit" class="primary" disabled=move || pending.get() || typed_error().is_some()>"Save limit"</button>
+            </form>
+            <form class="form" on:submit=save_mode aria-label="Enforcement mode">
+                <div class="field">
+                    <label for="drawer-mode">"Enforcement mode"</label>
+                    <select id="drawer-mode" prop:value=move || mode_value.get() on:change=move |ev| mode_value.set(event_target_value(&ev))>
+                        {options}
+                    </select>
+                </div>
+                <button type="submit" class="primary" disabled=move || pending.get()>"Save mode"</button>
+            </form>
+            <p>
+                <A href=move || format!("/tenants/{}/budget", tenant())>"Edit budget"</A>
+                " · "
+                <A href=move || format!("/tenants/{}", tenant())>"User overrides"</A>
+            </p>
+            <Notice pending outcome/>
+        </Modal>
+    }
+}
