@@ -1,17 +1,10 @@
 import { expect, test, type APIRequestContext, type Page } from "@playwright/test";
-import { serverFn, signIn, SYSTEM_ADMIN, uniqueTenantId } from "./helpers";
+import { checkAs, serverFn, signIn, SYSTEM_ADMIN, uniqueTenantId } from "./helpers";
 
 // Managing limits from the console, hydrated and with JavaScript off: user overrides and the
 // enforcement mode on the tenant page, the Admin tab's Usage Limits list, a tenant admin
 // managing their own tenant's overrides. Each run makes its own tenants and users.
 
-async function checkAs(request: APIRequestContext, key: string, user: string) {
-  const res = await request.post("/api/agent/usage/check", {
-    headers: { Authorization: `Bearer ${key}` },
-    data: { user_id: user },
-  });
-  return { status: res.status(), body: await res.json() };
-}
 
 async function reportFor(request: APIRequestContext, key: string, eventId: string, user: string, tokens: number) {
   const res = await request.post("/api/agent/usage/report", {

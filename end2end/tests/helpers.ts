@@ -62,3 +62,12 @@ export async function serverFn(page: Page, name: string, form: Record<string, st
   expect(res.status(), await res.text()).toBe(200);
   return res.json();
 }
+
+/** A check naming an end user; the status and the body. */
+export async function checkAs(request: APIRequestContext, key: string, user: string) {
+  const res = await request.post("/api/agent/usage/check", {
+    headers: { Authorization: `Bearer ${key}` },
+    data: { user_id: user },
+  });
+  return { status: res.status(), body: await res.json() };
+}

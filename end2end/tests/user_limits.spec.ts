@@ -1,6 +1,6 @@
 import { expect, test, type APIRequestContext } from "@playwright/test";
 import { execFileSync } from "node:child_process";
-import { serverFn, signIn, SYSTEM_ADMIN, uniqueTenantId } from "./helpers";
+import { checkAs, serverFn, signIn, SYSTEM_ADMIN, uniqueTenantId } from "./helpers";
 
 // Per-user overrides and enforcement modes, set with the command line (another process, as an
 // operator would; the server picks changes up within 5 s) and seen through the agent API and
@@ -13,13 +13,6 @@ function cli(...args: string[]) {
   });
 }
 
-async function checkAs(request: APIRequestContext, key: string, user: string) {
-  const res = await request.post("/api/agent/usage/check", {
-    headers: { Authorization: `Bearer ${key}` },
-    data: { user_id: user },
-  });
-  return { status: res.status(), body: await res.json() };
-}
 
 /** Waits until a check of `user` is answered `status` (the server refreshes every 5 s). */
 async function eventually(request: APIRequestContext, key: string, user: string, status: number) {

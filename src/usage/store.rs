@@ -336,12 +336,24 @@ pub(crate) const CURRENT_PERIOD_START: &str = "t.period_anchor + \
      ((CASE WHEN $1 > t.period_anchor THEN $1 - t.period_anchor ELSE 0 END) / (t.period_days * 86400000)) \
      * (t.period_days * 86400000)";
 
-/// The filter condition: parameter `$text` is the lowered filter text ('' for all), `$pattern`
-/// the same as an escaped LIKE pattern, `$scope` the one tenant the viewer may see (NULL: all).
-fn filter(text: &str, pattern: &str, scope: &str) -> String {
-    format!(
-        "({scope} IS NULL OR t.id = {scope}) AND ({text} = '' OR LOWER(t.id) LIKE {pattern} ESCAPE '\\' OR LOWER(t.display_name) LIKE {pattern} ESCAPE '\\')"
-    )
+/// The filter condition with only the filters in use (so PostgreSQL's cached generic plan
+/// knows the rows it will get: with `$x IS NULL OR …` it expected one row and sorted all
+/// 10,000 tenants through a nested loop, 41 ms): a LIKE pattern on the lowered id or name
+/// when there is filter text, the one tenant the viewer may see when scoped. Parameters are
+/// numbered from `first`; returns the condition and the values to bind, in order.
+fn filter(pattern: Option<&str>, scope: Option<&TenantId>, first: usize) -> (String, Vec<String>) {
+    let mut conditions = vec!["TRUE".to_owned()];
+    let mut values = Vec::new();
+    if let Some(pattern) = pattern {
+        let n = first + values.len();
+        conditions.push(format!("(LOWER(t.id) LIKE ${n} ESCAPE '\\' OR LOWER(t.display_name) LIKE ${n} ESCAPE '\\')"));
+        values.push(pattern.to_owned());
+    }
+    if let Some(scope) = scope {
+        conditions.push(format!("t.id = ${}", first + values.len()));
+        values.push(scope.as_str().to_owned());
+    }
+    (conditions.join(" AND "), values)
 }
 
 fn order_by(sort: SortKey, desc: bool) -> String {
@@ -352,9 +364,12 @@ fn order_by(sort: SortKey, desc: bool) -> String {
         SortKey::TotalTokens => "total_tokens",
         SortKey::TotalCost => "cost_micros",
         // No Limit has no percentage; NULLS LAST keeps those rows at the end either way.
-        SortKey::UsagePct => "CASE WHEN token_limit IS NULL THEN NULL ELSE total_tokens * 1.0 / token_limit END",
+        // Floating-point ratios: `* 1.0` made PostgreSQL divide NUMERICs, 10,000 of them per page.
+        SortKey::UsagePct => {
+            "CASE WHEN token_limit IS NULL THEN NULL ELSE CAST(total_tokens AS DOUBLE PRECISION) / token_limit END"
+        }
         SortKey::Budget => {
-            "CASE WHEN max_budget_micros IS NULL THEN NULL ELSE cost_micros * 1.0 / max_budget_micros END"
+            "CASE WHEN max_budget_micros IS NULL THEN NULL ELSE CAST(cost_micros AS DOUBLE PRECISION) / max_budget_micros END"
         }
     };
     let dir = if desc { "DESC" } else { "ASC" };
@@ -370,42 +385,46 @@ pub async fn list_usage(
     now: i64,
 ) -> Result<UsagePage, sqlx::Error> {
     let needle = query.q.to_lowercase();
-    let pattern = format!("%{}%", escape_like(&needle));
+    let pattern = (!needle.is_empty()).then(|| format!("%{}%", escape_like(&needle)));
+    // Overrides are counted for the page's rows only, after the sort and the limit: counting
+    // them for every tenant first made a deep page sorted by budget take 80 ms at 10,000 tenants.
+    let order = order_by(query.sort, query.desc);
+    let (condition, values) = filter(pattern.as_deref(), scope, 4);
     let sql = format!(
-        "SELECT * FROM (
-           SELECT t.id AS tenant_id, t.display_name, t.token_limit, t.max_budget_micros,
-                  t.alert_threshold_pct, t.grace_threshold_pct, t.period_days, t.enforcement_mode,
-                  (SELECT COUNT(*) FROM user_limits ul WHERE ul.tenant_id = t.id) AS override_count,
-                  COALESCE(c.input_tokens, 0) AS input_tokens,
-                  COALESCE(c.output_tokens, 0) AS output_tokens,
-                  COALESCE(c.input_tokens, 0) + COALESCE(c.output_tokens, 0) AS total_tokens,
-                  COALESCE(c.reserved_tokens, 0) AS reserved_tokens,
-                  COALESCE(c.cost_micros, 0) AS cost_micros
-           FROM tenants t
-           LEFT JOIN usage_counters c ON c.tenant_id = t.id AND c.period_start = {CURRENT_PERIOD_START}
-           WHERE {}
-         ) AS u
-         ORDER BY {}
-         LIMIT $4 OFFSET $5",
-        filter("$2", "$3", "$6"),
-        order_by(query.sort, query.desc)
+        "SELECT p.*, (SELECT COUNT(*) FROM user_limits ul WHERE ul.tenant_id = p.tenant_id) AS override_count
+         FROM (
+           SELECT * FROM (
+             SELECT t.id AS tenant_id, t.display_name, t.token_limit, t.max_budget_micros,
+                    t.alert_threshold_pct, t.grace_threshold_pct, t.period_days, t.enforcement_mode,
+                    COALESCE(c.input_tokens, 0) AS input_tokens,
+                    COALESCE(c.output_tokens, 0) AS output_tokens,
+                    COALESCE(c.input_tokens, 0) + COALESCE(c.output_tokens, 0) AS total_tokens,
+                    COALESCE(c.reserved_tokens, 0) AS reserved_tokens,
+                    COALESCE(c.cost_micros, 0) AS cost_micros
+             FROM tenants t
+             LEFT JOIN usage_counters c ON c.tenant_id = t.id AND c.period_start = {CURRENT_PERIOD_START}
+             WHERE {condition}
+           ) AS u
+           ORDER BY {order}
+           LIMIT $2 OFFSET $3
+         ) AS p
+         ORDER BY {order}"
     );
-    let rows = sqlx::query_as::<_, UsageRowRecord>(AssertSqlSafe(sql))
+    let mut rows = sqlx::query_as::<_, UsageRowRecord>(AssertSqlSafe(sql))
         .bind(now)
-        .bind(&needle)
-        .bind(&pattern)
         .bind(i64::from(PAGE_SIZE))
-        .bind(query.offset() as i64)
-        .bind(scope.map(TenantId::as_str))
-        .fetch_all(pool)
-        .await?;
-    let (total_rows,): (i64,) =
-        sqlx::query_as(AssertSqlSafe(format!("SELECT COUNT(*) FROM tenants t WHERE {}", filter("$1", "$2", "$3"))))
-            .bind(&needle)
-            .bind(&pattern)
-            .bind(scope.map(TenantId::as_str))
-            .fetch_one(pool)
-            .await?;
+        .bind(query.offset() as i64);
+    for value in &values {
+        rows = rows.bind(value.as_str());
+    }
+    let rows = rows.fetch_all(pool).await?;
+    let (condition, values) = filter(pattern.as_deref(), scope, 1);
+    let mut count =
+        sqlx::query_as::<_, (i64,)>(AssertSqlSafe(format!("SELECT COUNT(*) FROM tenants t WHERE {condition}")));
+    for value in &values {
+        count = count.bind(value.as_str());
+    }
+    let (total_rows,) = count.fetch_one(pool).await?;
     Ok(UsagePage {
         rows: rows.into_iter().map(UsageRow::from).collect(),
         total_rows: total_rows.max(0) as u64,
