@@ -177,3 +177,54 @@ test("a personal API token is shown once, works on the automation API and stops 
   await expect(row).toContainText("Revoked");
   expect((await request.get("/api/client/usage/limits", auth)).status()).toBe(401);
 });
+
+test("the override dialog changes and removes one user's override", async ({ page, request }) => {
+  await signIn(page, SYSTEM_ADMIN);
+  const tenantId = uniqueTenantId("dialog");
+  const key: string = (await serverFn(page, "deploy_agent", { agent_name: "bot", tenant_id: tenantId, token_limit: "1000" })).api_key;
+  await openTenant(page, tenantId, true);
+  await setOverride(page, "ann", "500");
+  await expect(overrideRow(page, "ann")).toContainText("500");
+  await overrideRow(page, "ann").getByRole("button", { name: "Edit override of ann" }).click();
+  const dialog = page.getByRole("dialog", { name: "Override of ann" });
+  const limit = dialog.getByRole("textbox", { name: "Token limit" });
+  await expect(limit).toHaveValue("500");
+  await limit.fill("-3");
+  await expect(dialog.getByRole("alert")).toBeVisible();
+  await expect(dialog.getByRole("button", { name: "Save override" })).toBeDisabled();
+  await limit.fill("20");
+  await dialog.getByRole("button", { name: "Save override" }).click();
+  await expect(dialog).toBeHidden();
+  await expect(overrideRow(page, "ann")).toContainText("20");
+  await reportFor(request, key, "e1", "ann", 20);
+  expect((await checkAs(request, key, "ann")).status).toBe(429);
+  await overrideRow(page, "ann").getByRole("button", { name: "Edit override of ann" }).click();
+  await page.getByRole("dialog", { name: "Override of ann" }).getByRole("button", { name: "Remove override" }).click();
+  await expect(overrideRow(page, "ann")).toHaveCount(0);
+  expect((await checkAs(request, key, "ann")).status).toBe(200);
+});
+
+test.describe("the audit log @nojs", () => {
+  test("filters by action and by who made the change", async ({ page, javaScriptEnabled }) => {
+    await signIn(page, SYSTEM_ADMIN);
+    const tenantId = uniqueTenantId("audit-f");
+    await serverFn(page, "deploy_agent", { agent_name: "bot", tenant_id: tenantId, token_limit: "1000" });
+    await serverFn(page, "set_user_override", { tenant_id: tenantId, user_id: "ann", token_limit: "10" });
+    await page.goto("/admin");
+    if (javaScriptEnabled) await expect(page.locator("body[data-hydrated]")).toHaveCount(1);
+    const form = page.getByRole("form", { name: "Filter the audit log" });
+    await form.getByLabel("Action").selectOption("user_override_set");
+    await form.getByLabel("Tenant").fill(tenantId);
+    await form.getByRole("button", { name: "Filter" }).click();
+    await expect(page).toHaveURL(/audit_action=user_override_set/);
+    const rows = page.getByRole("table", { name: "Audit log" }).getByRole("row");
+    await expect(rows).toHaveCount(2); // the heading row and the one override
+    await expect(rows.nth(1)).toContainText("user_override_set");
+    await expect(rows.nth(1)).toContainText(tenantId);
+    await form.getByLabel("Who").fill("somebody-else");
+    await form.getByRole("button", { name: "Filter" }).click();
+    await expect(page.getByText("No changes match these filters.")).toBeVisible();
+    await page.getByRole("link", { name: "Clear filters" }).click();
+    await expect(page).not.toHaveURL(/audit_action/);
+  });
+});

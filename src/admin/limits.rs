@@ -98,8 +98,8 @@ fn LimitsTable(page: UsagePage, editing: RwSignal<Option<UsageRow>>) -> impl Int
                     <th scope="col" class="num">"Token Limit"</th>
                     <th scope="col" class="num">{sort_link(SortKey::Budget)}</th>
                     <th scope="col">{sort_link(SortKey::UsagePct)}</th>
-                    <th scope="col">"Mode"</th>
-                    <th scope="col" class="num">"Overrides"</th>
+                    <th scope="col">{sort_link(SortKey::Mode)}</th>
+                    <th scope="col" class="num">{sort_link(SortKey::Overrides)}</th>
                     <th scope="col"><span class="visually-hidden">"Actions"</span></th>
                 </tr>
             </thead>

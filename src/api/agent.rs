@@ -135,11 +135,6 @@ impl UserFigures {
             user_remaining_tokens: Some(u.limit.get().saturating_sub(u.used_tokens.saturating_add(u.reserved_tokens))),
         }
     }
-
-    /// (user, used, reserved, limit) when the figures are there.
-    fn meter(&self) -> Option<(&str, u64, u64, u64)> {
-        Some((self.user_id.as_deref()?, self.user_used_tokens?, self.user_reserved_tokens?, self.user_token_limit?))
-    }
 }
 
 /// The budget figures every answer carries: `budget_state` is `null` without a budget.
@@ -215,9 +210,37 @@ struct Refusal<'a> {
 /// 429 with `Retry-After` (seconds to the reset) and a body that says which limit and by how much.
 fn refusal(tenant_id: &str, a: &Admission, kind: LimitKind, user: UserFigures) -> Response {
     let (used, reserved, estimated) = (a.usage.used_tokens, a.usage.reserved_tokens, a.demand.tokens);
+    let message = refusal_message(tenant_id, user.user_id.as_deref(), a, kind);
+    let budget_refusal = kind == LimitKind::Budget;
+    let body = Refusal {
+        error: kind.error_code(),
+        limit: kind.as_str(),
+        message,
+        allowed: false,
+        tenant_id,
+        used_tokens: used,
+        reserved_tokens: reserved,
+        estimated_tokens: estimated,
+        token_limit: a.policy.token_limit.map(TokenLimit::get),
+        usage_pct: a.policy.token_limit.map(|l| usage_pct(used, l)),
+        resets_at: rfc3339(a.period.resets_at),
+        budget: BudgetFigures::of(a),
+        percent: a.policy.budget.filter(|_| budget_refusal).map(|b| b.percent_used(a.usage.spend_micros as i64)),
+        estimated_cost_usd: budget_refusal.then(|| micros_to_usd(a.demand.cost_micros as i64)),
+        user,
+    };
+    let mut response = (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response();
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds_until(a.now, a.period.resets_at)));
+    response
+}
+
+/// The sentence a refusal gives: which limit, the figures, and when calls resume or how much
+/// did not fit. The agent API's 429 and the proxy's OpenAI-shaped 429 both say it.
+pub(crate) fn refusal_message(tenant_id: &str, user_id: Option<&str>, a: &Admission, kind: LimitKind) -> String {
+    let (used, reserved, estimated) = (a.usage.used_tokens, a.usage.reserved_tokens, a.demand.tokens);
     let resumes = rfc3339(a.period.resets_at);
-    let message = match (kind, a.policy.budget) {
-        (LimitKind::UserTokenLimit, _) => match user.meter() {
+    match (kind, a.policy.budget) {
+        (LimitKind::UserTokenLimit, _) => match user_id.zip(a.user).map(|(u, m)| (u, m.used_tokens, m.reserved_tokens, m.limit.get())) {
             Some((user_id, used, reserved, limit)) if estimated > 0 && used < limit => format!(
                 "User {user_id} of tenant {tenant_id} has {used} tokens used and {reserved} reserved of their {limit} this period; {estimated} more do not fit"
             ),
@@ -259,28 +282,7 @@ fn refusal(tenant_id: &str, a: &Admission, kind: LimitKind, user: UserFigures) -
                 )
             }
         }
-    };
-    let budget_refusal = kind == LimitKind::Budget;
-    let body = Refusal {
-        error: kind.error_code(),
-        limit: kind.as_str(),
-        message,
-        allowed: false,
-        tenant_id,
-        used_tokens: used,
-        reserved_tokens: reserved,
-        estimated_tokens: estimated,
-        token_limit: a.policy.token_limit.map(TokenLimit::get),
-        usage_pct: a.policy.token_limit.map(|l| usage_pct(used, l)),
-        resets_at: rfc3339(a.period.resets_at),
-        budget: BudgetFigures::of(a),
-        percent: a.policy.budget.filter(|_| budget_refusal).map(|b| b.percent_used(a.usage.spend_micros as i64)),
-        estimated_cost_usd: budget_refusal.then(|| micros_to_usd(a.demand.cost_micros as i64)),
-        user,
-    };
-    let mut response = (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response();
-    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds_until(a.now, a.period.resets_at)));
-    response
+    }
 }
 
 /// The answer of a report: what it was answered the first time, and whether this time

@@ -1,17 +1,19 @@
 //! The automation API (`/api/client/usage/*`): what a console user can see and change, for
 //! scripts. A personal API token authenticates the user; every route applies that user's role
 //! as the console does (system admins: every tenant; tenant admins: their own tenant, whose
-//! user overrides they may manage but not its limit or mode). Errors have the agent API's
-//! shape. Changes go through `limits::manage`, like the console's.
+//! user overrides and budget they may manage but not its limit or mode). Errors have the agent
+//! API's shape. Changes go through `limits::manage` and `budgets::manage`, like the console's.
 
 use super::agent::{status_answer, Status};
 use super::auth::AuthenticatedUser;
 use super::json::{ValidJson, ValidPath, ValidQuery};
 use crate::auth::guard::{not_found, require_tenant};
 use crate::auth::CurrentUser;
+use crate::budgets::{BudgetConfig, BudgetDuration, BudgetForm};
 use crate::error::AppError;
 use crate::limits::period::rfc3339;
 use crate::limits::{manage, EnforcementMode, TokenLimit};
+use crate::overrides::store::SetKind;
 use crate::overrides::{parse_user_id, UserOverride};
 use crate::state::AppState;
 use crate::tenants::TenantId;
@@ -281,6 +283,70 @@ struct TenantSettingsBody {
     /// `off`, `monitor`, `enforce`, or `default` (follow the server's).
     #[serde(default)]
     mode: Option<String>,
+    /// The USD budget; `null` removes it. Tenant admins may change their own tenant's budget
+    /// (as on the budget page); with LiteLLM configured its virtual key is updated first.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<BudgetBody>)]
+    budget: Option<Option<BudgetBody>>,
+}
+
+/// A budget as `PUT …/limits/{tenant_id}` takes it: the fields of the GET answer's `budget`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct BudgetBody {
+    /// Dollars in whole cents, greater than 0: a number (`250.5`) or its text (`"250.50"`).
+    #[schema(value_type = f64)]
+    max_budget_usd: serde_json::Value,
+    /// Alerts at this % of the budget (50–100; default 80).
+    #[serde(default)]
+    alert_threshold_pct: Option<u32>,
+    /// Calls are refused at this % of the budget (100–150; default 110).
+    #[serde(default)]
+    grace_threshold_pct: Option<u32>,
+    /// 30, 60 or 90 (default 30).
+    #[serde(default)]
+    budget_duration_days: Option<u32>,
+}
+
+impl BudgetBody {
+    /// Validates by the budget page's own rules; errors name the API's fields.
+    fn parse(self) -> Result<BudgetConfig, FieldError> {
+        let field = |name: &str| format!("budget.{name}");
+        let max_budget = match self.max_budget_usd {
+            serde_json::Value::Number(n) => n.to_string(),
+            serde_json::Value::String(s) => s,
+            _ => {
+                return Err(FieldError::new(
+                    field("max_budget_usd"),
+                    "must be an amount in dollars, like 500 or 250.50",
+                ))
+            }
+        };
+        let defaults = BudgetForm::of(None);
+        let budget_duration = match self.budget_duration_days {
+            None => defaults.budget_duration,
+            Some(days) => BudgetDuration::from_days(days)
+                .ok_or_else(|| FieldError::new(field("budget_duration_days"), "must be 30, 60 or 90"))?
+                .as_str()
+                .to_owned(),
+        };
+        let form = BudgetForm {
+            max_budget,
+            alert_threshold: self.alert_threshold_pct.map_or(defaults.alert_threshold, |p| p.to_string()),
+            grace_threshold: self.grace_threshold_pct.map_or(defaults.grace_threshold, |p| p.to_string()),
+            budget_duration,
+        };
+        BudgetConfig::parse(&form).map_err(|errors| {
+            let first = errors.into_iter().next().unwrap_or_else(|| FieldError::new("max_budget", "invalid"));
+            let name = match first.field.as_str() {
+                "max_budget" => "max_budget_usd",
+                "alert_threshold" => "alert_threshold_pct",
+                "grace_threshold" => "grace_threshold_pct",
+                _ => "budget_duration_days",
+            };
+            FieldError::new(field(name), first.message)
+        })
+    }
 }
 
 fn token_limit(field: &str, n: i64) -> Result<TokenLimit, FieldError> {
@@ -288,8 +354,8 @@ fn token_limit(field: &str, n: i64) -> Result<TokenLimit, FieldError> {
     TokenLimit::new(n).map_err(|e| FieldError::new(field, e.message))
 }
 
-/// Changes a tenant's token limit and/or mode (system admins only). Everything is checked
-/// before anything is changed.
+/// Changes a tenant's token limit, mode (system admins only) and/or budget (system admins, and
+/// tenant admins for their own tenant). Everything is checked before anything is changed.
 #[utoipa::path(put, path = "/api/client/usage/limits/{tenant_id}", tag = "client",
     params(("tenant_id" = String, Path, description = "The tenant")),
     request_body = TenantSettingsBody,
@@ -301,6 +367,7 @@ fn token_limit(field: &str, n: i64) -> Result<TokenLimit, FieldError> {
         (status = 403, description = "A tenant admin may not change their tenant's limit or mode", body = AppError),
         (status = 404, description = "No such tenant (or not yours)", body = AppError),
         (status = 422, description = "A field is invalid; `field` names it", body = AppError),
+        (status = 502, description = "LiteLLM refused the budget; nothing was saved", body = AppError),
     ))]
 async fn put_limits(
     State(state): State<AppState>,
@@ -311,13 +378,21 @@ async fn put_limits(
     let id = tenant_of(&user, Some(&tenant_id))?;
     let limit = body.token_limit.map(|l| l.map(|n| token_limit("token_limit", n)).transpose()).transpose()?;
     let mode = body.mode.as_deref().map(|m| EnforcementMode::parse_setting("mode", m)).transpose()?;
+    let budget = body.budget.map(|b| b.map(BudgetBody::parse).transpose()).transpose()?;
+    if (limit.is_some() || mode.is_some()) && !user.is_system_admin() {
+        // Refused before the budget (which a tenant admin may change) is saved.
+        return Err(AppError::forbidden("Only system admins can change a tenant's token limit or enforcement mode"));
+    }
     if let Some(limit) = limit {
         manage::set_token_limit(&state, &user, &id, limit).await?;
     }
     if let Some(mode) = mode {
         manage::set_mode(&state, &user, &id, mode).await?;
     }
-    if limit.is_none() && mode.is_none() {
+    if let Some(budget) = budget {
+        crate::budgets::manage::save(&state, &user, &id, budget.as_ref()).await?;
+    }
+    if limit.is_none() && mode.is_none() && budget.is_none() {
         // Nothing to change, but the same permission applies.
         if !user.is_system_admin() {
             return Err(AppError::forbidden(
@@ -368,11 +443,12 @@ struct OverrideBody {
 }
 
 async fn override_answer(state: &AppState, id: &TenantId, user_id: &str) -> Result<OverrideAnswer, AppError> {
-    let limits = tenant_limits(state, id).await?;
-    limits
-        .overrides
-        .into_iter()
-        .find(|o| o.user_id == user_id)
+    let pool = &state.db.pool;
+    let tenant = crate::tenants::store::get(pool, id).await?.ok_or_else(|| not_found(id))?;
+    let period = tenant.policy().period_at(state.clock.now_ms());
+    crate::overrides::store::get(pool, id, user_id, period.start)
+        .await?
+        .map(OverrideAnswer::from)
         .ok_or_else(|| AppError::not_found(format!("User {user_id} of tenant {id} has no override")))
 }
 
@@ -398,17 +474,7 @@ async fn create_override(
     let id = tenant_of(&user, Some(&tenant_id))?;
     let user_id = parse_user_id("user_id", &body.user_id)?;
     let limit = token_limit("token_limit", body.token_limit)?;
-    let existing = {
-        let mut conn = state.db.pool.acquire().await?;
-        crate::overrides::store::limit_of(&mut conn, &id, &user_id).await?
-    };
-    if existing.is_some() {
-        return Err(AppError::Conflict {
-            field: Some("user_id".into()),
-            message: format!("User {user_id} of tenant {id} already has an override; PUT changes it"),
-        });
-    }
-    manage::set_override(&state, &user, &id, &user_id, limit).await?;
+    manage::set_override(&state, &user, &id, &user_id, limit, SetKind::CreateOnly).await?;
     let answer = override_answer(&state, &id, &user_id).await?;
     Ok((StatusCode::CREATED, Json(answer)).into_response())
 }
@@ -455,7 +521,7 @@ async fn put_override(
     let id = tenant_of(&user, Some(&tenant_id))?;
     let user_id = parse_user_id("user_id", &user_id)?;
     let limit = token_limit("token_limit", body.token_limit)?;
-    let before = manage::set_override(&state, &user, &id, &user_id, limit).await?;
+    let before = manage::set_override(&state, &user, &id, &user_id, limit, SetKind::CreateOrChange).await?;
     let status = if before.is_some() { StatusCode::OK } else { StatusCode::CREATED };
     Ok((status, Json(override_answer(&state, &id, &user_id).await?)).into_response())
 }

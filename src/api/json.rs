@@ -73,8 +73,15 @@ pub fn parse<T: DeserializeOwned>(text: &[u8]) -> Result<T, AppError> {
 fn classify(err: serde_path_to_error::Error<serde_json::Error>) -> AppError {
     let path = err.path().to_string();
     let message = err.into_inner().to_string();
-    // At the root, serde names the field itself in backticks ("missing field `model`").
-    let field = if path == "." { backticked(&message).unwrap_or_else(|| "body".to_owned()) } else { path };
+    // A missing field is named by serde in backticks ("missing field `model`"), the path being
+    // the object that lacks it (an unknown field's path already ends with it).
+    let named = message.starts_with("missing field").then(|| backticked(&message)).flatten();
+    let field = match (path.as_str(), named) {
+        (".", Some(name)) => name,
+        (".", None) => backticked(&message).unwrap_or_else(|| "body".to_owned()),
+        (_, Some(name)) => format!("{path}.{name}"),
+        (_, None) => path,
+    };
     AppError::InvalidInput { field, message }
 }
 
@@ -111,6 +118,9 @@ mod tests {
             (422, Some("extra".into()))
         );
         assert_eq!(field_of(r#"{"event_id":"e""#), (400, None));
+        // Nested: the path to the object, then the missing field.
+        let nested = parse::<std::collections::HashMap<String, ReportBody>>(br#"{"a":{"event_id":"e"}}"#);
+        assert_eq!(nested.expect_err("missing").field(), Some("a.model"));
         assert_eq!(field_of(r#"{"event_id":"e"} trailing"#), (400, None));
         assert_eq!(field_of(r#""just text""#), (422, Some("body".into())));
         assert_eq!(field_of(r#"[1,2]"#).0, 422);

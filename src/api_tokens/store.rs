@@ -125,16 +125,20 @@ pub async fn authenticate(pool: &sqlx::AnyPool, token: &str, now: i64) -> Result
     struct Found {
         token_id: i64,
         last_used_at: Option<i64>,
-        user_id: i64,
+        #[sqlx(flatten)]
+        user: crate::auth::store::UserRow,
     }
+    // One query: the token and the user it acts as, with the role as it is now.
     let found: Option<Found> = sqlx::query_as(
-        "SELECT id AS token_id, last_used_at, user_id FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL",
+        "SELECT t.id AS token_id, t.last_used_at, u.id, u.username, u.role, u.tenant_id
+         FROM api_tokens t JOIN users u ON u.id = t.user_id
+         WHERE t.token_hash = $1 AND t.revoked_at IS NULL",
     )
     .bind(keys::hash(token))
     .fetch_optional(pool)
     .await?;
     let Some(found) = found else { return Ok(None) };
-    let Some(user) = crate::auth::store::by_id(pool, found.user_id).await? else { return Ok(None) };
+    let Some(user) = found.user.into_user() else { return Ok(None) };
     if found.last_used_at.is_none_or(|at| now - at >= LAST_USED_RESOLUTION_MS) {
         sqlx::query("UPDATE api_tokens SET last_used_at = $2 WHERE id = $1")
             .bind(found.token_id)

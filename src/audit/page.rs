@@ -45,9 +45,46 @@ pub fn AuditTable(entries: Vec<AuditEntry>, show_tenant: bool, #[prop(into)] lab
     .into_any()
 }
 
-/// The audit log of one tenant (or, with `tenant_id` empty, of all), a page at a time: the
-/// `audit_before` URL parameter holds the cursor, so paging works without JavaScript too.
-/// `version` refetches it after a change on the same page.
+/// The log's filters as the URL holds them (`audit_action`, `audit_actor`, and on the
+/// all-tenants log `audit_tenant`), so the filter form and paging work without JavaScript.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+struct Filters {
+    action: String,
+    actor: String,
+    tenant: String,
+}
+
+impl Filters {
+    fn from_query(q: &leptos_router::params::ParamsMap) -> Self {
+        let get = |k: &str| q.get(k).map(|v| v.trim().to_owned()).unwrap_or_default();
+        Self { action: get("audit_action"), actor: get("audit_actor"), tenant: get("audit_tenant") }
+    }
+
+    /// `path` with these filters and, for an older page, the cursor.
+    fn href(&self, path: &str, before: Option<i64>) -> String {
+        let mut q = leptos_router::params::ParamsMap::new();
+        for (key, value) in
+            [("audit_action", &self.action), ("audit_actor", &self.actor), ("audit_tenant", &self.tenant)]
+        {
+            if !value.is_empty() {
+                q.insert(key, value.clone());
+            }
+        }
+        if let Some(before) = before {
+            q.insert("audit_before", before.to_string());
+        }
+        format!("{path}{}", q.to_query_string())
+    }
+
+    fn is_empty(&self) -> bool {
+        self.action.is_empty() && self.actor.is_empty() && self.tenant.is_empty()
+    }
+}
+
+/// The audit log of one tenant (or, with `tenant_id` empty, of all), a page at a time,
+/// filtered by action and actor (and, across tenants, by tenant) with a plain GET form; the
+/// `audit_before` URL parameter holds the cursor. `version` refetches it after a change on
+/// the same page.
 #[component]
 pub fn AuditLog(
     #[prop(into)] tenant_id: Signal<String>,
@@ -55,25 +92,70 @@ pub fn AuditLog(
     #[prop(into)] label: String,
 ) -> impl IntoView {
     use super::server_fns::list_audit;
-    use leptos_router::components::A;
+    use super::AuditAction;
+    use leptos_router::components::{Form, A};
     use leptos_router::hooks::{use_location, use_query_map};
 
     let query = use_query_map();
     let before = Memo::new(move |_| query.with(|q| q.get("audit_before").and_then(|b| b.parse::<i64>().ok())));
+    let filters = Memo::new(move |_| query.with(Filters::from_query));
     let path = use_location().pathname;
-    let page = Resource::new(move || (tenant_id.get(), before.get(), version.get()), |(t, b, _)| list_audit(t, b));
-    let show_tenant = move || tenant_id.with(String::is_empty);
+    let all_tenants = move || tenant_id.with(String::is_empty);
+    let page = Resource::new(
+        move || (tenant_id.get(), before.get(), filters.get(), version.get()),
+        |(t, b, f, _)| {
+            let tenant = if t.is_empty() { f.tenant } else { t };
+            list_audit(tenant, b, Some(f.action), Some(f.actor))
+        },
+    );
+    let action_options = move || {
+        let chosen = filters.with(|f| f.action.clone());
+        let any = view! { <option value="" selected=chosen.is_empty()>"Any action"</option> };
+        let each = AuditAction::ALL
+            .into_iter()
+            .map(|a| view! { <option value=a.as_str() selected=chosen == a.as_str()>{a.as_str()}</option> })
+            .collect_view();
+        (any, each)
+    };
+    let filter_form = view! {
+        <Form method="GET" action=move || path.get() attr:class="inline-form" attr:aria-label="Filter the audit log">
+            <div class="field">
+                <label for="audit-action">"Action"</label>
+                <select id="audit-action" name="audit_action">{action_options}</select>
+            </div>
+            <div class="field">
+                <label for="audit-actor">"Who"</label>
+                <input id="audit-actor" name="audit_actor" maxlength="100" placeholder="user name" prop:value=move || filters.with(|f| f.actor.clone())/>
+            </div>
+            {move || all_tenants().then(|| view! {
+                <div class="field">
+                    <label for="audit-tenant">"Tenant"</label>
+                    <input id="audit-tenant" name="audit_tenant" maxlength="64" placeholder="tenant id" prop:value=move || filters.with(|f| f.tenant.clone())/>
+                </div>
+            })}
+            <button type="submit" class="secondary">"Filter"</button>
+            {move || (!filters.with(Filters::is_empty)).then(|| view! { <A href=move || path.get()>"Clear filters"</A> })}
+        </Form>
+    };
     view! {
+        {filter_form}
         <Transition fallback=|| view! { <p class="hint">"Loading the audit log…"</p> }>
             {move || {
                 let label = label.clone();
                 Suspend::new(async move {
                     match page.await {
                         Ok(p) => {
-                            let older = p.next_before.map(|n| format!("{}?audit_before={n}", path.get_untracked()));
-                            let newest = before.get_untracked().map(|_| path.get_untracked());
+                            let f = filters.get_untracked();
+                            let here = path.get_untracked();
+                            let older = p.next_before.map(|n| f.href(&here, Some(n)));
+                            let newest = before.get_untracked().map(|_| f.href(&here, None));
+                            let entries = if p.entries.is_empty() && !f.is_empty() {
+                                view! { <p class="empty">"No changes match these filters."</p> }.into_any()
+                            } else {
+                                view! { <AuditTable entries=p.entries show_tenant=all_tenants() label/> }.into_any()
+                            };
                             view! {
-                                <AuditTable entries=p.entries show_tenant=show_tenant() label/>
+                                {entries}
                                 <p class="pager">
                                     {newest.map(|href| view! { <A href=href>"Newest changes"</A> })}
                                     {older.map(|href| view! { <A href=href>"Older changes"</A> })}

@@ -3,7 +3,7 @@
 use super::{AuditAction, AuditEntry, AuditPage, AUDIT_PAGE_SIZE};
 use crate::tenants::TenantId;
 use serde_json::Value;
-use sqlx::{AnyConnection, AnyExecutor, FromRow};
+use sqlx::{AnyConnection, AnyExecutor, AssertSqlSafe, FromRow};
 
 /// A change to record.
 #[derive(Debug, Clone)]
@@ -46,24 +46,47 @@ struct Row {
     new_value: Option<String>,
 }
 
-/// One page of entries, newest first, older than `before` when given; only `tenant`'s when
-/// given. Paged by id (a cursor), so a page stays put while new entries arrive.
-pub async fn list<'c>(
-    exec: impl AnyExecutor<'c>,
-    tenant: Option<&TenantId>,
-    before: Option<i64>,
-) -> Result<AuditPage, sqlx::Error> {
+/// Which entries `list` returns; `None` is "any".
+#[derive(Debug, Clone, Default)]
+pub struct Filter<'a> {
+    pub tenant: Option<&'a TenantId>,
+    pub action: Option<AuditAction>,
+    pub actor: Option<&'a str>,
+    /// Older than this entry (the previous page's `next_before`).
+    pub before: Option<i64>,
+}
+
+/// One page of entries, newest first, matching `filter`. Paged by id (a cursor), so a page
+/// stays put while new entries arrive. The SQL holds only the conditions in use.
+pub async fn list<'c, 'f>(exec: impl AnyExecutor<'c>, filter: Filter<'f>) -> Result<AuditPage, sqlx::Error> {
     let limit = i64::from(AUDIT_PAGE_SIZE);
-    let rows: Vec<Row> = sqlx::query_as(
+    let mut conditions = vec!["TRUE".to_owned()];
+    let mut texts: Vec<&'f str> = Vec::new();
+    let mut text_condition = |column: &str, value: Option<&'f str>| {
+        if let Some(value) = value {
+            conditions.push(format!("{column} = ${}", texts.len() + 2));
+            texts.push(value);
+        }
+    };
+    text_condition("tenant_id", filter.tenant.map(TenantId::as_str));
+    text_condition("action", filter.action.map(AuditAction::as_str));
+    text_condition("actor", filter.actor);
+    if filter.before.is_some() {
+        conditions.push(format!("id < ${}", texts.len() + 2));
+    }
+    let sql = format!(
         "SELECT id, at, actor, tenant_id, action, old_value, new_value FROM audit_log
-         WHERE ($1 IS NULL OR tenant_id = $1) AND ($2 IS NULL OR id < $2)
-         ORDER BY id DESC LIMIT $3",
-    )
-    .bind(tenant.map(TenantId::as_str))
-    .bind(before)
-    .bind(limit + 1)
-    .fetch_all(exec)
-    .await?;
+         WHERE {} ORDER BY id DESC LIMIT $1",
+        conditions.join(" AND ")
+    );
+    let mut query = sqlx::query_as::<_, Row>(AssertSqlSafe(sql)).bind(limit + 1);
+    for text in texts {
+        query = query.bind(text);
+    }
+    if let Some(before) = filter.before {
+        query = query.bind(before);
+    }
+    let rows = query.fetch_all(exec).await?;
     let more = rows.len() as i64 > limit;
     let entries: Vec<AuditEntry> = rows
         .into_iter()

@@ -5,8 +5,10 @@ use crate::audit::store::Change;
 use crate::audit::AuditAction;
 use sqlx::{AnyConnection, AnyExecutor, FromRow};
 
+/// A `users` row as selected by `SELECT id, username, role, tenant_id` (other stores that join
+/// users, like API tokens, flatten it into their rows).
 #[derive(Debug, Clone, FromRow)]
-struct UserRow {
+pub(crate) struct UserRow {
     id: i64,
     username: String,
     role: String,
@@ -14,7 +16,7 @@ struct UserRow {
 }
 
 impl UserRow {
-    fn into_user(self) -> Option<CurrentUser> {
+    pub(crate) fn into_user(self) -> Option<CurrentUser> {
         let role = match (self.role.as_str(), self.tenant_id) {
             ("system_admin", None) => Role::SystemAdmin,
             ("tenant_admin", Some(tenant_id)) => Role::TenantAdmin { tenant_id },

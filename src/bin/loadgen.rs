@@ -133,9 +133,17 @@ async fn create_agents(url: &str, n: usize, budget: bool, users: bool) -> Result
             let mut conn = db.pool.acquire().await.map_err(|e| e.to_string())?;
             let limit = TokenLimit::new(1 << 50).map_err(|e| e.to_string())?;
             for u in 0..BENCH_USERS {
-                tollgate::overrides::store::set(&mut conn, &id, &format!("u-{u}"), limit, "loadgen", now_ms())
-                    .await
-                    .map_err(|e| e.to_string())?;
+                tollgate::overrides::store::set(
+                    &mut conn,
+                    &id,
+                    &format!("u-{u}"),
+                    limit,
+                    tollgate::overrides::store::SetKind::CreateOrChange,
+                    "loadgen",
+                    now_ms(),
+                )
+                .await
+                .map_err(|e| e.to_string())?;
             }
         }
         keys.push(agent.api_key);

@@ -4,6 +4,8 @@
 
 #[cfg(feature = "ssr")]
 pub mod litellm;
+#[cfg(feature = "ssr")]
+pub mod manage;
 pub mod page;
 pub mod rules;
 pub mod server_fns;

@@ -72,7 +72,7 @@ pub async fn save_budget(
 ) -> Result<String, AppError> {
     use super::{BudgetConfig, BudgetForm};
     use crate::auth::guard;
-    use crate::tenants::{store as tenants, TenantId};
+    use crate::tenants::TenantId;
 
     let state = crate::state::app_state()?;
     let user = guard::require_user(&state).await?;
@@ -82,38 +82,7 @@ pub async fn save_budget(
     let config = BudgetConfig::parse(&form).map_err(|errors| {
         errors.into_iter().next().map_or_else(|| AppError::bad_request("Invalid budget"), AppError::from)
     })?;
-    let pool = &state.db.pool;
-    let before = tenants::get(pool, &id).await?.ok_or_else(|| guard::not_found(&id))?;
-    let synced = match (&state.litellm, &before.litellm_key) {
-        (Some(litellm), Some(key)) => {
-            litellm.update_key(key, Some(&config)).await.map_err(|reason| AppError::BadGateway {
-                message: format!("Failed to update budget configuration: {reason}"),
-            })?;
-            Some((litellm, key))
-        }
-        _ => None,
-    };
-    let now = state.clock.now_ms();
-    let saved = async {
-        let mut tx = state.db.begin_write().await?;
-        tenants::set_budget(&mut tx, &id, Some(&config), &user.username, now).await?;
-        tx.commit().await
-    }
-    .await;
-    if let Err(e) = saved {
-        // LiteLLM already has the new budget: put the old one back (best effort).
-        if let Some((litellm, key)) = synced {
-            if let Err(reason) = litellm.update_key(key, before.budget().as_ref()).await {
-                tracing::error!(tenant_id = %id, %reason, "LiteLLM key left with a budget the database does not have");
-            }
-        }
-        return Err(e.into());
-    }
-    state.gate.tenant_changed(&id).await?;
-    if let (Some(litellm), Some(key)) = (&state.litellm, &before.litellm_key) {
-        litellm.forget_spend(key);
-    }
-    tracing::info!(by = %user.username, tenant_id = %id, max_budget_micros = config.max_budget_micros, "budget saved");
+    super::manage::save(&state, &user, &id, Some(&config)).await?;
     if crate::ui::submitted_without_javascript().await {
         // A plain form post: back to the page, which shows the message from the URL.
         leptos_axum::redirect(&format!("/tenants/{id}/budget?saved=1"));

@@ -3,7 +3,7 @@
 //! callers see two operations — [`Gate::admit`] and [`Gate::settle`] — plus authentication,
 //! a usage snapshot that already counts reservations, and change notices from the console.
 
-use super::admission::{Admission, Call, Reservation, ReservationId};
+use super::admission::{Admission, Call, Reservation, ReservationId, Settling};
 use super::engine::Engine;
 use super::key_cache::KeyCache;
 use super::ledger::TenantLedger;
@@ -175,6 +175,24 @@ impl Gate {
         self.0.writer.record(event, settles).await
     }
 
+    /// Gives back an admitted call's reservation without recording usage: the call was not
+    /// made, or failed upstream and is not charged. Releasing one twice, or one already
+    /// settled or expired, changes nothing.
+    pub async fn release(&self, tenant_id: &TenantId, reservation: ReservationId) -> Result<(), AppError> {
+        let settling = Settling { tenant_id: tenant_id.clone(), reservation };
+        match &self.0.engine {
+            Engine::Local(ledgers) => {
+                ledgers.with(tenant_id, |l| l.settle(reservation))?;
+            }
+            Engine::Shared => {
+                let mut tx = self.0.db.pool.begin().await?;
+                shared::settle(&mut tx, &settling).await?;
+                tx.commit().await?;
+            }
+        }
+        Ok(())
+    }
+
     /// One tenant's usage in its current period, reservations included; `None`: no such tenant.
     pub async fn usage_snapshot(&self, tenant_id: &TenantId) -> Result<Option<UsageSnapshot>, AppError> {
         let now = self.now();
@@ -207,7 +225,7 @@ impl Gate {
     /// One page of the usage table, reservations included; only `scope`'s row when given.
     pub async fn usage_page(&self, query: &UsageQuery, scope: Option<&TenantId>) -> Result<UsagePage, AppError> {
         let now = self.now();
-        let mut page = usage::list_usage(&self.0.db.pool, query, scope, now).await?;
+        let mut page = usage::list_usage(&self.0.db.pool, query, scope, self.default_mode(), now).await?;
         if let Engine::Local(ledgers) = &self.0.engine {
             // Local reservations live in memory, not in the counter rows the query read.
             for row in &mut page.rows {

@@ -7,7 +7,7 @@ use super::{EnforcementMode, TokenLimit};
 use crate::auth::guard::{not_found, require_tenant};
 use crate::auth::CurrentUser;
 use crate::error::AppError;
-use crate::overrides::store::{self as overrides, SetOutcome};
+use crate::overrides::store::{self as overrides, SetKind, SetOutcome};
 use crate::state::AppState;
 use crate::tenants::{store as tenants, TenantId};
 
@@ -27,13 +27,7 @@ pub async fn set_token_limit(
     id: &TenantId,
     limit: Option<TokenLimit>,
 ) -> Result<(), AppError> {
-    require_tenant_settings(user, id)?;
-    let mut tx = state.db.begin_write().await?;
-    if !tenants::set_token_limit(&mut tx, id, limit, &user.username, state.clock.now_ms()).await? {
-        return Err(not_found(id));
-    }
-    tx.commit().await?;
-    state.gate.tenant_changed(id).await?;
+    change_tenant(state, user, id, TenantSetting::TokenLimit(limit)).await?;
     tracing::info!(by = %user.username, tenant_id = %id, token_limit = ?limit.map(TokenLimit::get), "token limit changed");
     Ok(())
 }
@@ -45,30 +39,61 @@ pub async fn set_mode(
     id: &TenantId,
     mode: Option<EnforcementMode>,
 ) -> Result<(), AppError> {
-    require_tenant_settings(user, id)?;
-    let mut tx = state.db.begin_write().await?;
-    if !tenants::set_enforcement_mode(&mut tx, id, mode, &user.username, state.clock.now_ms()).await? {
-        return Err(not_found(id));
-    }
-    tx.commit().await?;
-    state.gate.tenant_changed(id).await?;
+    change_tenant(state, user, id, TenantSetting::Mode(mode)).await?;
     tracing::info!(by = %user.username, tenant_id = %id, mode = ?mode, "enforcement mode changed");
     Ok(())
 }
 
+/// A tenant's own setting, as system admins change it.
+enum TenantSetting {
+    TokenLimit(Option<TokenLimit>),
+    Mode(Option<EnforcementMode>),
+}
+
+/// One change to a tenant's own settings: permission, the write and its audit entry in one
+/// transaction, then the gate told.
+async fn change_tenant(
+    state: &AppState,
+    user: &CurrentUser,
+    id: &TenantId,
+    setting: TenantSetting,
+) -> Result<(), AppError> {
+    require_tenant_settings(user, id)?;
+    let (actor, now) = (&user.username, state.clock.now_ms());
+    let mut tx = state.db.begin_write().await?;
+    let found = match setting {
+        TenantSetting::TokenLimit(limit) => tenants::set_token_limit(&mut tx, id, limit, actor, now).await?,
+        TenantSetting::Mode(mode) => tenants::set_enforcement_mode(&mut tx, id, mode, actor, now).await?,
+    };
+    if !found {
+        return Err(not_found(id));
+    }
+    tx.commit().await?;
+    state.gate.tenant_changed(id).await?;
+    Ok(())
+}
+
 /// Sets a user's override (system admins, and tenant admins for their own tenant's users);
-/// answers the limit before (`None`: the user had none).
+/// answers the limit before (`None`: the user had none). With `SetKind::CreateOnly` a user who
+/// already has one is a 409 and nothing changes.
 pub async fn set_override(
     state: &AppState,
     user: &CurrentUser,
     id: &TenantId,
     user_id: &str,
     limit: TokenLimit,
+    kind: SetKind,
 ) -> Result<Option<i64>, AppError> {
     require_tenant(user, id)?;
     let mut tx = state.db.begin_write().await?;
-    let before = match overrides::set(&mut tx, id, user_id, limit, &user.username, state.clock.now_ms()).await? {
+    let before = match overrides::set(&mut tx, id, user_id, limit, kind, &user.username, state.clock.now_ms()).await? {
         SetOutcome::NoSuchTenant => return Err(not_found(id)),
+        SetOutcome::Exists { .. } => {
+            return Err(AppError::Conflict {
+                field: Some("user_id".into()),
+                message: format!("User {user_id} of tenant {id} already has an override; PUT changes it"),
+            })
+        }
         SetOutcome::Set { before } => before,
     };
     tx.commit().await?;

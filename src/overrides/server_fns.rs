@@ -13,7 +13,8 @@ pub async fn set_user_override(tenant_id: String, user_id: String, token_limit: 
     let id = crate::tenants::TenantId::parse(&tenant_id)?;
     let user_id = super::parse_user_id("user_id", &user_id)?;
     let limit = crate::limits::TokenLimit::parse(&token_limit)?;
-    crate::limits::manage::set_override(&state, &user, &id, &user_id, limit).await?;
+    let change = crate::overrides::store::SetKind::CreateOrChange;
+    crate::limits::manage::set_override(&state, &user, &id, &user_id, limit, change).await?;
     back_to_tenant_page(&id).await;
     Ok(())
 }

@@ -7,7 +7,7 @@ use crate::audit::AuditAction;
 use crate::limits::{TokenLimit, UserUsage};
 use crate::tenants::TenantId;
 use serde_json::json;
-use sqlx::{AnyConnection, AnyExecutor, FromRow};
+use sqlx::{AnyConnection, AnyExecutor, AssertSqlSafe, FromRow};
 use std::collections::HashMap;
 
 #[derive(FromRow)]
@@ -37,6 +37,14 @@ impl Row {
     }
 }
 
+/// An override with its user's tokens in the period starting at `$2`.
+const SELECT_WITH_USAGE: &str = "SELECT l.tenant_id, l.user_id, l.token_limit, l.created_at, l.updated_at,
+        COALESCE(c.input_tokens + c.output_tokens, 0) AS used_tokens
+ FROM user_limits l
+ LEFT JOIN user_usage_counters c
+   ON c.tenant_id = l.tenant_id AND c.user_id = l.user_id AND c.period_start = $2
+ WHERE l.tenant_id = $1";
+
 /// The overrides of a tenant with each user's tokens in the period starting at `period_start`,
 /// ordered by user id.
 pub async fn list<'c>(
@@ -44,19 +52,28 @@ pub async fn list<'c>(
     tenant_id: &TenantId,
     period_start: i64,
 ) -> Result<Vec<UserOverride>, sqlx::Error> {
-    let rows: Vec<Row> = sqlx::query_as(
-        "SELECT l.tenant_id, l.user_id, l.token_limit, l.created_at, l.updated_at,
-                COALESCE(c.input_tokens + c.output_tokens, 0) AS used_tokens
-         FROM user_limits l
-         LEFT JOIN user_usage_counters c
-           ON c.tenant_id = l.tenant_id AND c.user_id = l.user_id AND c.period_start = $2
-         WHERE l.tenant_id = $1 ORDER BY l.user_id",
-    )
-    .bind(tenant_id.as_str())
-    .bind(period_start)
-    .fetch_all(exec)
-    .await?;
+    let rows: Vec<Row> = sqlx::query_as(AssertSqlSafe(format!("{SELECT_WITH_USAGE} ORDER BY l.user_id")))
+        .bind(tenant_id.as_str())
+        .bind(period_start)
+        .fetch_all(exec)
+        .await?;
     Ok(rows.into_iter().filter_map(Row::into_override).collect())
+}
+
+/// One user's override with their tokens in the period starting at `period_start`.
+pub async fn get<'c>(
+    exec: impl AnyExecutor<'c>,
+    tenant_id: &TenantId,
+    user_id: &str,
+    period_start: i64,
+) -> Result<Option<UserOverride>, sqlx::Error> {
+    let row: Option<Row> = sqlx::query_as(AssertSqlSafe(format!("{SELECT_WITH_USAGE} AND l.user_id = $3")))
+        .bind(tenant_id.as_str())
+        .bind(period_start)
+        .bind(user_id)
+        .fetch_optional(exec)
+        .await?;
+    Ok(row.and_then(Row::into_override))
 }
 
 /// What the local engine holds for a tenant: each overridden user's limit and tokens used in
@@ -102,10 +119,23 @@ pub async fn limit_of(
         .await
 }
 
+/// Whether `set` may change an override the user already has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SetKind {
+    /// Only a user without an override gets one (`POST`); decided by the insert itself, so two
+    /// racing creations cannot both succeed.
+    CreateOnly,
+    CreateOrChange,
+}
+
 /// What setting an override did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SetOutcome {
     NoSuchTenant,
+    /// `CreateOnly` and the user already had this limit; nothing changed.
+    Exists {
+        limit: i64,
+    },
     /// Set; the limit before (`None`: the user had no override). Setting the same limit again
     /// changes nothing and records nothing.
     Set {
@@ -119,6 +149,7 @@ pub async fn set(
     tenant_id: &TenantId,
     user_id: &str,
     limit: TokenLimit,
+    kind: SetKind,
     actor: &str,
     now: i64,
 ) -> Result<SetOutcome, sqlx::Error> {
@@ -126,19 +157,31 @@ pub async fn set(
         return Ok(SetOutcome::NoSuchTenant);
     }
     let before = limit_of(conn, tenant_id, user_id).await?;
-    if before == Some(limit.get() as i64) {
-        return Ok(SetOutcome::Set { before });
+    match (kind, before) {
+        (SetKind::CreateOnly, Some(limit)) => return Ok(SetOutcome::Exists { limit }),
+        (SetKind::CreateOrChange, Some(b)) if b == limit.get() as i64 => return Ok(SetOutcome::Set { before }),
+        _ => {}
     }
-    sqlx::query(
+    let on_conflict = match kind {
+        // The read above may have raced another creation (PostgreSQL reads committed rows);
+        // the insert decides.
+        SetKind::CreateOnly => "DO NOTHING",
+        SetKind::CreateOrChange => "DO UPDATE SET token_limit = excluded.token_limit, updated_at = excluded.updated_at",
+    };
+    let written = sqlx::query(AssertSqlSafe(format!(
         "INSERT INTO user_limits (tenant_id, user_id, token_limit, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)
-         ON CONFLICT (tenant_id, user_id) DO UPDATE SET token_limit = excluded.token_limit, updated_at = excluded.updated_at",
-    )
+         ON CONFLICT (tenant_id, user_id) {on_conflict}"
+    )))
     .bind(tenant_id.as_str())
     .bind(user_id)
     .bind(limit.get() as i64)
     .bind(now)
     .execute(&mut *conn)
     .await?;
+    if written.rows_affected() == 0 {
+        let limit = limit_of(conn, tenant_id, user_id).await?.unwrap_or(limit.get() as i64);
+        return Ok(SetOutcome::Exists { limit });
+    }
     let change = Change {
         actor,
         tenant_id: Some(tenant_id.as_str()),

@@ -6,7 +6,7 @@
 use super::file::TenantSeed;
 use crate::db::Db;
 use crate::limits::EnforcementMode;
-use crate::overrides::store::{self as overrides, SetOutcome};
+use crate::overrides::store::{self as overrides, SetKind, SetOutcome};
 use crate::tenants::store::{self as tenants, NewTenant};
 use sqlx::AnyConnection;
 use std::fmt;
@@ -119,7 +119,9 @@ async fn apply_one(
         let what = format!("user {user_id} token_limit");
         match limit {
             Some(limit) => {
-                if let SetOutcome::Set { before } = overrides::set(conn, id, user_id, *limit, actor, now).await? {
+                if let SetOutcome::Set { before } =
+                    overrides::set(conn, id, user_id, *limit, SetKind::CreateOrChange, actor, now).await?
+                {
                     if before != Some(limit.get() as i64) {
                         change(&what, override_text(before), limit.to_string());
                     }

@@ -14,9 +14,10 @@ use crate::limits::TokenLimit;
 use crate::overrides::parse_user_id;
 use crate::overrides::server_fns::{RemoveUserOverride, SetUserOverride};
 use crate::overrides::UserOverride;
-use crate::ui::{use_interval, ErrorPage, Field, Notice, UsageProgressBar};
+use crate::ui::{use_interval, ErrorPage, Field, Modal, Notice, UsageProgressBar};
 use crate::usage::breakdown_table::UsageBreakdownSection;
 use crate::usage::table::{UnpricedWarning, REFRESH_MS};
+use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
 use leptos_router::components::A;
 use leptos_router::hooks::use_params_map;
@@ -181,14 +182,15 @@ fn Overrides(tenant_id: String, overrides: Vec<UserOverride>, actions: LimitActi
     let (set, remove) = (actions.set_override, actions.remove_override);
     let user_text = RwSignal::new(String::new());
     let limit_text = RwSignal::new(String::new());
+    // The row's Edit opens a dialog for that user's limit (and removal); adding a user is the
+    // form below the table, which works without JavaScript too.
+    let editing = RwSignal::new(None::<(String, u64)>);
+    let dialog_tenant = tenant_id.clone();
     let rows = overrides
         .into_iter()
         .map(|o| {
             let (user, limit) = (o.user_id.clone(), o.token_limit);
-            let edit = move |_| {
-                user_text.set(user.clone());
-                limit_text.set(limit.get().to_string());
-            };
+            let edit = move |_| editing.set(Some((user.clone(), limit.get())));
             let tenant_id = tenant_id.clone();
             view! {
                 <tr>
@@ -262,6 +264,62 @@ fn Overrides(tenant_id: String, overrides: Vec<UserOverride>, actions: LimitActi
             <button type="submit" class="primary" disabled=move || set.pending().get() || invalid()>"Save override"</button>
         </ActionForm>
         <Notice pending=Signal::derive(move || set.pending().get() || remove.pending().get()) outcome/>
+        <OverrideDialog tenant_id=dialog_tenant editing actions/>
+    }
+}
+
+/// The dialog that changes or removes one user's override, checked while typing by the
+/// server's own rule; it closes once the change is saved.
+#[component]
+fn OverrideDialog(tenant_id: String, editing: RwSignal<Option<(String, u64)>>, actions: LimitActions) -> impl IntoView {
+    let (set, remove) = (actions.set_override, actions.remove_override);
+    let open = RwSignal::new(false);
+    let limit_text = RwSignal::new(String::new());
+    let user = move || editing.with(|e| e.as_ref().map(|(u, _)| u.clone()).unwrap_or_default());
+    Effect::new(move |_| {
+        if let Some((_, limit)) = editing.get() {
+            limit_text.set(limit.to_string());
+            open.set(true);
+        }
+    });
+    Effect::new(move |_| {
+        if !open.get() {
+            editing.set(None);
+        }
+    });
+    let typed_error = move || {
+        let t = limit_text.get();
+        TokenLimit::parse(&t).err().map(|e| crate::error::sentence(&e.message))
+    };
+    let pending = move || set.pending().get() || remove.pending().get();
+    let tenant = StoredValue::new(tenant_id);
+    let save = move |ev: SubmitEvent| {
+        ev.prevent_default();
+        let token_limit = limit_text.get_untracked();
+        if TokenLimit::parse(&token_limit).is_ok() {
+            set.dispatch(SetUserOverride { tenant_id: tenant.get_value(), user_id: user(), token_limit });
+            open.set(false);
+        }
+    };
+    let remove_user = move |_| {
+        remove.dispatch(RemoveUserOverride { tenant_id: tenant.get_value(), user_id: user() });
+        open.set(false);
+    };
+    let title = Signal::derive(move || format!("Override of {}", user()));
+    view! {
+        <Modal open title id="override-dialog">
+            <form class="form" on:submit=save novalidate aria-label="Change the override">
+                <Field label="Token limit" id="dialog-token-limit" error=Signal::derive(typed_error)>
+                    <input id="dialog-token-limit" inputmode="numeric" autocomplete="off"
+                        prop:value=move || limit_text.get() on:input=move |ev| limit_text.set(event_target_value(&ev))/>
+                </Field>
+                <p class="hint">"Tokens per period for this user; the tenant's limit still holds."</p>
+                <div class="form-actions">
+                    <button type="submit" class="primary" disabled=move || pending() || typed_error().is_some()>"Save override"</button>
+                    <button type="button" class="danger" disabled=pending on:click=remove_user>"Remove override"</button>
+                </div>
+            </form>
+        </Modal>
     }
 }
 

@@ -133,10 +133,14 @@ pub enum SortKey {
     UsagePct,
     /// Spend as a share of the max budget.
     Budget,
+    /// The mode checks are decided in, strictest last (off, monitor, enforce).
+    Mode,
+    /// How many users have an override.
+    Overrides,
 }
 
 impl SortKey {
-    pub const ALL: [SortKey; 7] = [
+    pub const ALL: [SortKey; 9] = [
         SortKey::TenantId,
         SortKey::InputTokens,
         SortKey::OutputTokens,
@@ -144,7 +148,15 @@ impl SortKey {
         SortKey::TotalCost,
         SortKey::UsagePct,
         SortKey::Budget,
+        SortKey::Mode,
+        SortKey::Overrides,
     ];
+
+    /// Whether the usage table has this column (mode and override count are the Admin tab's
+    /// Usage Limits list's).
+    pub fn in_usage_table(self) -> bool {
+        !matches!(self, SortKey::Mode | SortKey::Overrides)
+    }
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -155,6 +167,8 @@ impl SortKey {
             SortKey::TotalCost => "total_cost",
             SortKey::UsagePct => "usage_pct",
             SortKey::Budget => "budget",
+            SortKey::Mode => "mode",
+            SortKey::Overrides => "overrides",
         }
     }
 
@@ -172,6 +186,8 @@ impl SortKey {
             SortKey::TotalCost => "Total Cost",
             SortKey::UsagePct => "Usage %",
             SortKey::Budget => "Budget",
+            SortKey::Mode => "Mode",
+            SortKey::Overrides => "Overrides",
         }
     }
 }

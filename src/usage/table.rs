@@ -95,6 +95,7 @@ fn UsageTable(page: Page, editing: RwSignal<Option<UsageRow>>, can_manage: bool)
     }
     let headers = SortKey::ALL
         .into_iter()
+        .filter(|key| key.in_usage_table())
         .map(|key| {
             let active = key == query.sort;
             let aria_sort = match (active, query.desc) {

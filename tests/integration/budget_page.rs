@@ -266,6 +266,14 @@ async fn a_working_litellm_receives_the_budget_first() {
                 (o["budget"]["max_budget_micros"].clone(), o["litellm_synced"].clone()),
                 (250_500_000.into(), true.into())
             );
+            // The automation API saves through the same path: LiteLLM first.
+            let token = app.api_token_of(&app.admin, "ops").await;
+            let body = json!({"budget": {"max_budget_usd": "99.90", "budget_duration_days": 90}});
+            let (status, limits) =
+                app.call(Some(&token), reqwest::Method::PUT, "/api/client/usage/limits/synced", Some(body)).await;
+            assert_eq!((status, limits["budget"]["max_budget_usd"].clone()), (200, 99.9.into()), "{limits}");
+            let (_, sent) = seen.lock().expect("lock").pop().expect("LiteLLM was called");
+            assert_eq!(sent, json!({"key": "sk-tenant-key", "max_budget": 99.9, "budget_duration": "90d"}));
         }
     })
     .await;
@@ -286,6 +294,14 @@ async fn a_failing_litellm_leaves_the_budget_and_the_audit_log_unchanged() {
             let (_, o) = app.server_fn_get("load_budget", "tenant_id=unsynced").await;
             assert_eq!(o["budget"], Value::Null, "rolled back");
             assert_eq!(budget_audit_count(&app, "unsynced").await, 0, "no audit row stays");
+            // Through the automation API alike: 502 in the API's error shape, nothing saved.
+            let token = app.api_token_of(&app.admin, "ops").await;
+            let body = json!({"budget": {"max_budget_usd": 300}});
+            let (status, err) =
+                app.call(Some(&token), reqwest::Method::PUT, "/api/client/usage/limits/unsynced", Some(body)).await;
+            assert_eq!((status, err["error"].as_str().is_some()), (502, true), "{err}");
+            let (_, o) = app.server_fn_get("load_budget", "tenant_id=unsynced").await;
+            assert_eq!(o["budget"], Value::Null, "rolled back");
             // A tenant without a virtual key is saved without asking LiteLLM.
             app.tenant_with_agent("unkeyed", None).await;
             let (status, _) = app.server_fn("save_budget", &form("unkeyed", "300", "80", "110", "30d")).await;

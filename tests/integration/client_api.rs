@@ -8,21 +8,6 @@ use reqwest::{Client, Method};
 use serde_json::{json, Value};
 use tollgate::auth::Role;
 
-/// Creates a personal API token through the console's server function as `console`.
-async fn token_of(app: &TestApp, console: &Client, name: &str) -> String {
-    let (status, created) = app.server_fn_as(console, "create_api_token", &[("name", name)]).await;
-    assert_eq!(status, 200, "{created}");
-    created["token"].as_str().expect("token").to_owned()
-}
-
-/// One request to the automation API with a bearer credential (or none).
-async fn call(app: &TestApp, bearer: Option<&str>, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
-    let res = app.bearer_request(bearer, method, path, body).send().await.expect("send");
-    let status = res.status().as_u16();
-    let text = res.text().await.unwrap_or_default();
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
-}
-
 /// Tenants `a` and `b`, a tenant admin of each and the system admin, each with a token.
 struct World {
     app: TestApp,
@@ -40,9 +25,9 @@ async fn world(app: TestApp) -> World {
     app.add_user("admin-b", "password-of-b", Role::TenantAdmin { tenant_id: "b".into() }).await;
     let admin_a = app.signed_in("admin-a", "password-of-a").await;
     let admin_b = app.signed_in("admin-b", "password-of-b").await;
-    let token_a = token_of(&app, &admin_a, "a's script").await;
-    let token_b = token_of(&app, &admin_b, "b's script").await;
-    let token_root = token_of(&app, &app.admin, "root's script").await;
+    let token_a = app.api_token_of(&admin_a, "a's script").await;
+    let token_b = app.api_token_of(&admin_b, "b's script").await;
+    let token_root = app.api_token_of(&app.admin, "root's script").await;
     World { app, key_a, admin_a, token_a, token_b, token_root }
 }
 
@@ -54,7 +39,7 @@ impl World {
             [None, Some(&self.key_a), Some(&self.token_a), Some(&self.token_b), Some(&self.token_root)];
         let names = ["nobody", "agent key", "admin A", "admin B", "system admin"];
         for ((bearer, want), name) in who.into_iter().zip(expected).zip(names) {
-            let (got, answer) = call(&self.app, bearer, method.clone(), path, body.clone()).await;
+            let (got, answer) = self.app.call(bearer, method.clone(), path, body.clone()).await;
             assert_eq!(got, want, "{method} {path} as {name}: {answer}");
             if got >= 400 {
                 assert!(answer["error"].is_string() && answer["message"].is_string(), "error shape: {answer}");
@@ -77,6 +62,19 @@ async fn automation_api_authorisation_matrix() {
         let mode = Some(json!({"mode": "monitor"}));
         w.expect(put.clone(), "/api/client/usage/limits/a", mode, [401, 401, 403, 404, 200]).await;
         w.expect(delete.clone(), "/api/client/usage/limits/a", None, [401, 401, 403, 404, 204]).await;
+        // The budget is the tenant admin's too, as on the budget page; with a limit it is refused
+        // whole.
+        let budget = Some(json!({"budget": {"max_budget_usd": 25.5}}));
+        w.expect(put.clone(), "/api/client/usage/limits/a", budget, [401, 401, 200, 404, 200]).await;
+        let both = Some(json!({"token_limit": 5, "budget": {"max_budget_usd": 99}}));
+        w.expect(put.clone(), "/api/client/usage/limits/a", both, [401, 401, 403, 404, 200]).await;
+        let (_, limits) = w.app.call(Some(&w.token_a), Method::GET, "/api/client/usage/limits/a", None).await;
+        assert_eq!(
+            (limits["token_limit"].clone(), limits["budget"]["max_budget_usd"].clone()),
+            (5.into(), 99.0.into())
+        );
+        let no_budget = Some(json!({"budget": null, "token_limit": null}));
+        w.expect(put.clone(), "/api/client/usage/limits/a", no_budget, [401, 401, 403, 404, 200]).await;
         // Overrides: a tenant admin manages their own tenant's.
         let ann = "/api/client/usage/limits/a/users/ann";
         w.expect(put.clone(), ann, Some(json!({"token_limit": 50})), [401, 401, 201, 404, 200]).await;
@@ -98,11 +96,11 @@ async fn automation_api_authorisation_matrix() {
         };
         assert_eq!(status, 401);
         // A tenant admin sees only their tenant in the list.
-        let (_, list) = call(&w.app, Some(&w.token_a), Method::GET, "/api/client/usage/limits", None).await;
+        let (_, list) = w.app.call(Some(&w.token_a), Method::GET, "/api/client/usage/limits", None).await;
         let ids: Vec<&str> =
             list["tenants"].as_array().expect("tenants").iter().filter_map(|t| t["tenant_id"].as_str()).collect();
         assert_eq!(ids, ["a"]);
-        let (_, list) = call(&w.app, Some(&w.token_root), Method::GET, "/api/client/usage/limits", None).await;
+        let (_, list) = w.app.call(Some(&w.token_root), Method::GET, "/api/client/usage/limits", None).await;
         assert_eq!(list["total"], 2);
         assert_eq!(list["tenants"][0]["override_count"], 1, "{list}");
         assert_eq!(list["tenants"][0]["mode_setting"], "monitor", "{list}");
@@ -113,9 +111,9 @@ async fn automation_api_authorisation_matrix() {
 #[tokio::test]
 async fn tokens_are_shown_once_stored_hashed_and_revocable() {
     on_each_backend(|app| async move {
-        let token = token_of(&app, &app.admin, "nightly report").await;
+        let token = app.api_token_of(&app.admin, "nightly report").await;
         assert!(token.starts_with("tgp_") && token.len() == 44, "{token}");
-        let (status, _) = call(&app, Some(&token), Method::GET, "/api/client/usage/limits", None).await;
+        let (status, _) = app.call(Some(&token), Method::GET, "/api/client/usage/limits", None).await;
         assert_eq!(status, 200);
 
         let (status, list) = app.server_fn_get("list_api_tokens", "").await;
@@ -137,9 +135,9 @@ async fn tokens_are_shown_once_stored_hashed_and_revocable() {
         app.add_user("admin-x", "password-of-x", Role::TenantAdmin { tenant_id: "x".into() }).await;
         let other = app.signed_in("admin-x", "password-of-x").await;
         assert_eq!(app.server_fn_as(&other, "revoke_api_token", &[("token_id", &id)]).await.0, 404);
-        assert_eq!(call(&app, Some(&token), Method::GET, "/api/client/usage/limits", None).await.0, 200);
+        assert_eq!(app.call(Some(&token), Method::GET, "/api/client/usage/limits", None).await.0, 200);
         assert_eq!(app.server_fn("revoke_api_token", &[("token_id", &id)]).await.0, 200);
-        let (status, body) = call(&app, Some(&token), Method::GET, "/api/client/usage/limits", None).await;
+        let (status, body) = app.call(Some(&token), Method::GET, "/api/client/usage/limits", None).await;
         assert_eq!((status, body["message"].clone()), (401, "Invalid or revoked API token".into()));
         assert_eq!(app.server_fn("revoke_api_token", &[("token_id", &id)]).await.0, 404, "revoked once");
         let (_, list) = app.server_fn_get("list_api_tokens", "").await;
@@ -163,15 +161,15 @@ async fn tokens_are_shown_once_stored_hashed_and_revocable() {
 async fn changes_through_the_api_apply_to_the_next_check() {
     on_each_backend(|app| async move {
         let key = app.tenant_with_agent("acme", Some(10_000)).await;
-        let root = token_of(&app, &app.admin, "ops").await;
-        let (status, o) = call(
-            &app,
-            Some(&root),
-            Method::PUT,
-            "/api/client/usage/limits/acme/users/ann",
-            Some(json!({"token_limit": 100})),
-        )
-        .await;
+        let root = app.api_token_of(&app.admin, "ops").await;
+        let (status, o) = app
+            .call(
+                Some(&root),
+                Method::PUT,
+                "/api/client/usage/limits/acme/users/ann",
+                Some(json!({"token_limit": 100})),
+            )
+            .await;
         assert_eq!((status, o["token_limit"].clone(), o["used_tokens"].clone()), (201, 100.into(), 0.into()), "{o}");
         app.report_for(&key, "e1", "ann", 100).await;
         assert_eq!(app.check_json(&key, json!({"user_id": "ann"})).await.0, 429, "ann is at her override");
@@ -179,8 +177,7 @@ async fn changes_through_the_api_apply_to_the_next_check() {
 
         // Monitor: ann passes, and the would-have-blocked count shows in the API's status.
         let (status, limits) =
-            call(&app, Some(&root), Method::PUT, "/api/client/usage/limits/acme", Some(json!({"mode": "monitor"})))
-                .await;
+            app.call(Some(&root), Method::PUT, "/api/client/usage/limits/acme", Some(json!({"mode": "monitor"}))).await;
         assert_eq!(
             (status, limits["mode"].clone(), limits["mode_setting"].clone()),
             (200, "monitor".into(), "monitor".into())
@@ -189,7 +186,7 @@ async fn changes_through_the_api_apply_to_the_next_check() {
         assert_eq!((status, body["would_refuse"].clone()), (200, "user_token_limit".into()), "{body}");
         let mut seen = None;
         for _ in 0..50 {
-            let (_, s) = call(&app, Some(&root), Method::GET, "/api/client/usage/status?tenant_id=acme", None).await;
+            let (_, s) = app.call(Some(&root), Method::GET, "/api/client/usage/status?tenant_id=acme", None).await;
             seen = s["would_refuse_count"].as_i64();
             if seen == Some(1) {
                 break;
@@ -199,22 +196,17 @@ async fn changes_through_the_api_apply_to_the_next_check() {
         assert_eq!(seen, Some(1));
         // Back to the server's default (enforce): refused again. Then the limit and the override go.
         let (status, _) =
-            call(&app, Some(&root), Method::PUT, "/api/client/usage/limits/acme", Some(json!({"mode": "default"})))
-                .await;
+            app.call(Some(&root), Method::PUT, "/api/client/usage/limits/acme", Some(json!({"mode": "default"}))).await;
         assert_eq!(status, 200);
         assert_eq!(app.check_json(&key, json!({"user_id": "ann"})).await.0, 429);
         let (status, limits) =
-            call(&app, Some(&root), Method::PUT, "/api/client/usage/limits/acme", Some(json!({"token_limit": 50})))
-                .await;
+            app.call(Some(&root), Method::PUT, "/api/client/usage/limits/acme", Some(json!({"token_limit": 50}))).await;
         assert_eq!((status, limits["token_limit"].clone()), (200, 50.into()));
         assert_eq!(app.check_json(&key, json!({"user_id": "bob"})).await.0, 429, "the tenant's 50 are used");
-        assert_eq!(call(&app, Some(&root), Method::DELETE, "/api/client/usage/limits/acme", None).await.0, 204);
-        assert_eq!(
-            call(&app, Some(&root), Method::DELETE, "/api/client/usage/limits/acme/users/ann", None).await.0,
-            204
-        );
+        assert_eq!(app.call(Some(&root), Method::DELETE, "/api/client/usage/limits/acme", None).await.0, 204);
+        assert_eq!(app.call(Some(&root), Method::DELETE, "/api/client/usage/limits/acme/users/ann", None).await.0, 204);
         assert_eq!(app.check_json(&key, json!({"user_id": "ann"})).await.0, 200, "no limits left");
-        let (_, limits) = call(&app, Some(&root), Method::GET, "/api/client/usage/limits/acme", None).await;
+        let (_, limits) = app.call(Some(&root), Method::GET, "/api/client/usage/limits/acme", None).await;
         assert_eq!((limits["token_limit"].clone(), limits["overrides"].clone()), (Value::Null, json!([])));
         // Each change is audited under the token's user.
         let (_, audit) = app.server_fn_get("list_audit", "tenant_id=acme").await;
@@ -233,12 +225,52 @@ async fn changes_through_the_api_apply_to_the_next_check() {
     .await;
 }
 
+/// Racing creations of the same user's override: exactly one is created (201), every other
+/// is a 409, the stored limit is the winner's, and one audit entry records it.
+#[tokio::test]
+async fn racing_creations_of_one_override_create_it_once() {
+    on_each_backend(|app| async move {
+        app.tenant_with_agent("acme", Some(10_000)).await;
+        let root = app.api_token_of(&app.admin, "ops").await;
+        let app = std::sync::Arc::new(app);
+        let tasks: Vec<_> = (1..=16)
+            .map(|n| {
+                let (app, root) = (app.clone(), root.clone());
+                tokio::spawn(async move {
+                    let body = json!({"user_id": "ann", "token_limit": n * 100});
+                    let (status, answer) =
+                        app.call(Some(&root), Method::POST, "/api/client/usage/limits/acme/users", Some(body)).await;
+                    (n * 100, status, answer)
+                })
+            })
+            .collect();
+        let mut answers = Vec::new();
+        for task in tasks {
+            answers.push(task.await.expect("task"));
+        }
+        let created: Vec<_> = answers.iter().filter(|(_, status, _)| *status == 201).collect();
+        assert_eq!(created.len(), 1, "{answers:?}");
+        assert!(
+            answers.iter().all(|(_, status, a)| *status == 201 || (*status == 409 && a["field"] == "user_id")),
+            "{answers:?}"
+        );
+        let winner = created[0].0;
+        let (_, o) = app.call(Some(&root), Method::GET, "/api/client/usage/limits/acme/users/ann", None).await;
+        assert_eq!(o["token_limit"], winner, "{o}");
+        let (_, audit) = app.server_fn_get("list_audit", "tenant_id=acme").await;
+        let sets =
+            audit["entries"].as_array().expect("entries").iter().filter(|e| e["action"] == "user_override_set").count();
+        assert_eq!(sets, 1);
+    })
+    .await;
+}
+
 /// Every bad input is a 400 or 422 naming the field, and changes nothing.
 #[tokio::test]
 async fn bad_input_names_the_field_and_changes_nothing() {
     on_each_backend(|app| async move {
         app.tenant_with_agent("acme", Some(1_000)).await;
-        let root = token_of(&app, &app.admin, "ops").await;
+        let root = app.api_token_of(&app.admin, "ops").await;
         let cases: Vec<(Method, &str, Option<Value>, u16, &str)> = vec![
             (Method::PUT, "/api/client/usage/limits/acme", Some(json!({"token_limit": -1})), 422, "token_limit"),
             (Method::PUT, "/api/client/usage/limits/acme", Some(json!({"token_limit": 0})), 422, "token_limit"),
@@ -251,6 +283,57 @@ async fn bad_input_names_the_field_and_changes_nothing() {
                 "mode",
             ),
             (Method::PUT, "/api/client/usage/limits/acme", Some(json!({"limit": 5})), 422, "limit"),
+            (Method::PUT, "/api/client/usage/limits/acme", Some(json!({"budget": {}})), 422, "budget.max_budget_usd"),
+            (Method::PUT, "/api/client/usage/limits/acme", Some(json!({"budget": 5})), 422, "budget"),
+            (
+                Method::PUT,
+                "/api/client/usage/limits/acme",
+                Some(json!({"token_limit": 5, "budget": {"max_budget_usd": 1.234}})),
+                422,
+                "budget.max_budget_usd",
+            ),
+            (
+                Method::PUT,
+                "/api/client/usage/limits/acme",
+                Some(json!({"budget": {"max_budget_usd": "0"}})),
+                422,
+                "budget.max_budget_usd",
+            ),
+            (
+                Method::PUT,
+                "/api/client/usage/limits/acme",
+                Some(json!({"budget": {"max_budget_usd": true}})),
+                422,
+                "budget.max_budget_usd",
+            ),
+            (
+                Method::PUT,
+                "/api/client/usage/limits/acme",
+                Some(json!({"budget": {"max_budget_usd": 10, "alert_threshold_pct": 40}})),
+                422,
+                "budget.alert_threshold_pct",
+            ),
+            (
+                Method::PUT,
+                "/api/client/usage/limits/acme",
+                Some(json!({"budget": {"max_budget_usd": 10, "grace_threshold_pct": 151}})),
+                422,
+                "budget.grace_threshold_pct",
+            ),
+            (
+                Method::PUT,
+                "/api/client/usage/limits/acme",
+                Some(json!({"budget": {"max_budget_usd": 10, "budget_duration_days": 45}})),
+                422,
+                "budget.budget_duration_days",
+            ),
+            (
+                Method::PUT,
+                "/api/client/usage/limits/acme",
+                Some(json!({"budget": {"max_budget_usd": 10, "cap": 1}})),
+                422,
+                "budget.cap",
+            ),
             (Method::PUT, "/api/client/usage/limits/Not%20An%20Id", Some(json!({"token_limit": 5})), 422, "tenant_id"),
             (
                 Method::POST,
@@ -274,7 +357,7 @@ async fn bad_input_names_the_field_and_changes_nothing() {
             (Method::GET, "/api/client/usage/status?tenant_id=acme&verbose=1", None, 422, "verbose"),
         ];
         for (method, path, body, want, field) in cases {
-            let (status, err) = call(&app, Some(&root), method.clone(), path, body.clone()).await;
+            let (status, err) = app.call(Some(&root), method.clone(), path, body.clone()).await;
             assert_eq!((status, err["field"].as_str()), (want, Some(field)), "{method} {path} {body:?}: {err}");
         }
         let res = app
@@ -288,9 +371,9 @@ async fn bad_input_names_the_field_and_changes_nothing() {
             .expect("send");
         assert_eq!(res.status(), 400);
         // Nothing changed.
-        let (_, limits) = call(&app, Some(&root), Method::GET, "/api/client/usage/limits/acme", None).await;
+        let (_, limits) = app.call(Some(&root), Method::GET, "/api/client/usage/limits/acme", None).await;
         assert_eq!((limits["token_limit"].clone(), limits["mode_setting"].clone()), (1_000.into(), Value::Null));
-        assert_eq!(limits["overrides"], json!([]));
+        assert_eq!((limits["overrides"].clone(), limits["budget"].clone()), (json!([]), Value::Null));
     })
     .await;
 }
@@ -318,7 +401,7 @@ async fn history_pages_by_cursor_against_a_model() {
         app.report(&other, "not-hist", 5, 5).await;
         // Newest first: by time, then by event id, both descending.
         model_events.sort_by(|a, b| (b.3, &b.0).cmp(&(a.3, &a.0)));
-        let root = token_of(&app, &app.admin, "ops").await;
+        let root = app.api_token_of(&app.admin, "ops").await;
         let t0 = model_events.last().expect("events").3;
         let from = tollgate::limits::period::rfc3339(t0 + 2_000);
         let to = tollgate::limits::period::rfc3339(t0 + 7_000);
@@ -339,7 +422,7 @@ async fn history_pages_by_cursor_against_a_model() {
             for _ in 0..50 {
                 let after = cursor.as_ref().map(|c| format!("&cursor={c}")).unwrap_or_default();
                 let path = format!("/api/client/usage/history?tenant_id=hist&limit=7{filter}{after}");
-                let (status, page) = call(&app, Some(&root), Method::GET, &path.replace('+', "%2B"), None).await;
+                let (status, page) = app.call(Some(&root), Method::GET, &path.replace('+', "%2B"), None).await;
                 assert_eq!(status, 200, "{path}: {page}");
                 let events = page["events"].as_array().expect("events");
                 assert!(events.len() <= 7);

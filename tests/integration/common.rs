@@ -282,7 +282,10 @@ impl TestApp {
         match limit {
             Some(l) => {
                 let limit = TokenLimit::new(l).expect("valid limit");
-                let outcome = overrides::set(&mut tx, &id, user_id, limit, "test", now).await.expect("set override");
+                let outcome =
+                    overrides::set(&mut tx, &id, user_id, limit, overrides::SetKind::CreateOrChange, "test", now)
+                        .await
+                        .expect("set override");
                 assert_ne!(outcome, overrides::SetOutcome::NoSuchTenant);
             }
             None => {
@@ -363,6 +366,28 @@ impl TestApp {
             request = request.header("content-type", "application/json").body(body.to_string());
         }
         request
+    }
+
+    /// Creates a personal API token through the console's server function as `console`.
+    pub async fn api_token_of(&self, console: &reqwest::Client, name: &str) -> String {
+        let (status, created) = self.server_fn_as(console, "create_api_token", &[("name", name)]).await;
+        assert_eq!(status, 200, "{created}");
+        created["token"].as_str().expect("token").to_owned()
+    }
+
+    /// One request to the agent or automation API with a bearer credential (or none): the
+    /// status and the body as JSON (a text body as a JSON string).
+    pub async fn call(
+        &self,
+        bearer: Option<&str>,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let res = self.bearer_request(bearer, method, path, body).send().await.expect("send");
+        let status = res.status().as_u16();
+        let text = res.text().await.unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
     }
 
     /// Calls a POST server function as the system admin, form-encoded as the browser does.

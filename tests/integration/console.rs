@@ -167,6 +167,25 @@ async fn list_usage_filters_sorts_and_pages_on_the_server() {
         assert_eq!(page["total_rows"], 0, "LIKE wildcards match literally");
         let (_, page) = app.server_fn_get("list_usage", &query("", "tenant_id", false, 2)).await;
         assert_eq!((ids(&page).len(), page["total_rows"].clone()), (0, 4.into()));
+
+        // By mode, strictest last; a tenant without its own mode is in the default (enforce).
+        app.set_mode("alpha", Some(tollgate::limits::EnforcementMode::Off)).await;
+        app.set_mode("gamma", Some(tollgate::limits::EnforcementMode::Monitor)).await;
+        let (_, page) = app.server_fn_get("list_usage", &query("", "mode", false, 1)).await;
+        assert_eq!(ids(&page), ["alpha", "gamma", "beta", "delta"], "off, monitor, then enforce by id");
+        let (_, page) = app.server_fn_get("list_usage", &query("", "mode", true, 1)).await;
+        assert_eq!(ids(&page), ["beta", "delta", "gamma", "alpha"]);
+        // By override count, ties by id.
+        for (id, users) in [("delta", 3), ("alpha", 1), ("beta", 1)] {
+            for u in 0..users {
+                app.set_user_limit(id, &format!("u{u}"), Some(10)).await;
+            }
+        }
+        let (_, page) = app.server_fn_get("list_usage", &query("", "overrides", true, 1)).await;
+        assert_eq!(ids(&page), ["delta", "alpha", "beta", "gamma"]);
+        let counts: Vec<i64> =
+            page["rows"].as_array().expect("rows").iter().filter_map(|r| r["override_count"].as_i64()).collect();
+        assert_eq!(counts, [3, 1, 1, 0]);
     })
     .await;
 }

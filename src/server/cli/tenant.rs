@@ -4,7 +4,7 @@ use crate::audit::actors::CLI as CLI_ACTOR;
 use crate::db::Db;
 use crate::limits::{parse_optional_limit, EnforcementMode, TokenLimit};
 use crate::overrides::parse_user_id;
-use crate::overrides::store::{self as overrides, SetOutcome};
+use crate::overrides::store::{self as overrides, SetKind, SetOutcome};
 use crate::tenants::store::{self as tenants, NewTenant};
 use crate::tenants::TenantId;
 use anyhow::bail;
@@ -84,7 +84,9 @@ pub async fn run(db: &Db, cmd: TenantCommand, now: i64) -> anyhow::Result<()> {
                 );
             } else {
                 let limit = TokenLimit::parse(&token_limit)?;
-                if overrides::set(&mut tx, &id, &user_id, limit, CLI_ACTOR, now).await? == SetOutcome::NoSuchTenant {
+                if overrides::set(&mut tx, &id, &user_id, limit, SetKind::CreateOrChange, CLI_ACTOR, now).await?
+                    == SetOutcome::NoSuchTenant
+                {
                     bail!("no tenant with id {id}");
                 }
                 tx.commit().await?;
