@@ -25,10 +25,11 @@ PURE = [
     "usage/report.rs", "usage/pricing.rs", "usage/price_file.rs", "usage/batch.rs", "usage/model.rs",
     "enforce/admission.rs", "enforce/ledger.rs", "budgets/rules.rs", "budgets/trend.rs", "usage/history.rs",
     "usage/breakdown.rs",
-    "api_tokens/mod.rs",
+    "api_tokens/mod.rs", "proxy/upstreams.rs", "proxy/estimate.rs", "proxy/openai.rs",
 ]
 IMPURE_CRATES = ["sqlx", "axum", "tokio", "leptos", "leptos_axum", "leptos_router", "leptos_meta",
-                 "tower_sessions", "tower_http", "hyper", "reqwest", "web_sys", "wasm_bindgen"]
+                 "tower_sessions", "tower_http", "hyper", "reqwest", "web_sys", "wasm_bindgen",
+                 "eventsource_stream", "futures_util"]
 
 
 def module_path(file: Path) -> tuple:

@@ -28,9 +28,12 @@ pub const HTTP_REQUESTS: &str = "tollgate_http_requests_total";
 pub const HTTP_SECONDS: &str = "tollgate_http_request_duration_seconds";
 pub const TENANT_USAGE_RATIO: &str = "tollgate_tenant_usage_ratio";
 pub const TENANTS_OVER_LIMIT: &str = "tollgate_tenants_over_limit";
+pub const PROXY_REQUESTS: &str = "tollgate_proxy_requests_total";
+pub const PROXY_SETTLEMENTS: &str = "tollgate_proxy_settlements_total";
+pub const PROXY_DRAINS: &str = "tollgate_proxy_drains_total";
 
 /// Every metric name the server exports.
-pub const ALL: [&str; 12] = [
+pub const ALL: [&str; 15] = [
     CHECKS,
     TENANT_REFUSALS,
     REPORTS,
@@ -43,6 +46,9 @@ pub const ALL: [&str; 12] = [
     HTTP_SECONDS,
     TENANT_USAGE_RATIO,
     TENANTS_OVER_LIMIT,
+    PROXY_REQUESTS,
+    PROXY_SETTLEMENTS,
+    PROXY_DRAINS,
 ];
 
 /// The label every tenant beyond the cap is counted under.
@@ -147,6 +153,23 @@ pub fn reservations_open(n: u64) {
 /// An alert delivery attempt: `delivered` or `failed`.
 pub fn alert_delivery(delivered: bool) {
     counter!(ALERT_DELIVERIES, "outcome" => if delivered { "delivered" } else { "failed" }).increment(1);
+}
+
+/// One proxied call by endpoint and outcome: `forwarded`, `refused`, `upstream_error`,
+/// `upstream_timeout`, `upstream_unreachable`.
+pub fn proxy_request(endpoint: &'static str, outcome: &'static str) {
+    counter!(PROXY_REQUESTS, "endpoint" => endpoint, "outcome" => outcome).increment(1);
+}
+
+/// How a proxied call was settled: `usage` (the upstream's), `estimate` (no usage arrived:
+/// worth an alert if it grows), `released` (not charged).
+pub fn proxy_settled(how: &'static str) {
+    counter!(PROXY_SETTLEMENTS, "how" => how).increment(1);
+}
+
+/// A stream whose client left: `completed` (its usage arrived), `timed_out`, `no_permit`.
+pub fn proxy_drain(outcome: &'static str) {
+    counter!(PROXY_DRAINS, "outcome" => outcome).increment(1);
 }
 
 /// A request answered 503 because the database could not be reached.

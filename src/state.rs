@@ -46,6 +46,8 @@ pub struct AppParts {
     pub litellm: Option<LiteLlm>,
     /// What tenants created from the console start with.
     pub tenant_defaults: TenantDefaults,
+    /// The OpenAI-compatible proxy's upstreams and HTTP client.
+    pub proxy: crate::proxy::Proxy,
 }
 
 /// The server function's view of the state.

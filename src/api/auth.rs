@@ -17,7 +17,7 @@ impl FromRequestParts<AppState> for AuthenticatedAgent {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
-        let key = bearer(parts)
+        let key = bearer(&parts.headers)
             .ok_or_else(|| AppError::unauthorized("Missing API key: send Authorization: Bearer <agent key>"))?;
         state.gate.authenticate(key).await.map(AuthenticatedAgent)
     }
@@ -32,7 +32,7 @@ impl FromRequestParts<AppState> for AuthenticatedUser {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
-        let token = bearer(parts).ok_or_else(|| {
+        let token = bearer(&parts.headers).ok_or_else(|| {
             AppError::unauthorized("Missing API token: send Authorization: Bearer <personal API token>")
         })?;
         crate::api_tokens::store::authenticate(&state.db.pool, token, state.clock.now_ms())
@@ -43,9 +43,8 @@ impl FromRequestParts<AppState> for AuthenticatedUser {
 }
 
 /// The credential of `Authorization: Bearer <credential>`, if there is one.
-fn bearer(parts: &Parts) -> Option<&str> {
-    parts
-        .headers
+pub(crate) fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))

@@ -217,6 +217,8 @@ async fn time_requests(args: &Args, client: &reqwest::Client, base: &str, token:
         ("limits: page 1 by tenant id", vec!["/api/client/usage/limits".into()]),
         ("limits: by Usage % (desc)", vec!["/api/client/usage/limits?sort=usage_pct&dir=desc".into()]),
         ("limits: by budget, page 150", vec!["/api/client/usage/limits?sort=budget&page=150".into()]),
+        ("limits: by override count (desc)", vec!["/api/client/usage/limits?sort=overrides&dir=desc".into()]),
+        ("limits: by mode, page 100", vec!["/api/client/usage/limits?sort=mode&page=100".into()]),
         ("limits: search", (0..50).map(|i| format!("/api/client/usage/limits?q=t0{i:02}")).collect()),
         ("history: big tenant, newest 100", vec!["/api/client/usage/history?tenant_id=t00000".into()]),
         ("history: small tenant", (1..50).map(|i| format!("/api/client/usage/history?tenant_id=t{i:05}")).collect()),

@@ -1,5 +1,5 @@
-//! The HTTP router: the console (Leptos pages and server functions), the agent API, the
-//! browser bundle (`/pkg`), health.
+//! The HTTP router: the console (Leptos pages and server functions), the agent and automation
+//! APIs, the OpenAI-compatible proxy (`/v1`), the browser bundle (`/pkg`), health.
 
 use crate::app::{shell, App};
 use crate::auth::csrf::reject_cross_site_writes;
@@ -47,6 +47,7 @@ pub fn router(state: AppState) -> Router {
     let (api, _) = crate::api::openapi::router();
     Router::new()
         .merge(api)
+        .merge(crate::proxy::routes::routes())
         .merge(bundle(&state.leptos_options))
         .merge(console)
         .layer(middleware::from_fn(count_request))

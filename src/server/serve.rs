@@ -71,6 +71,20 @@ pub struct ServeArgs {
     /// (default: none).
     #[arg(long, env = "TOLLGATE_DEFAULT_MAX_BUDGET", value_parser = parse_budget)]
     pub default_max_budget: Option<BudgetConfig>,
+    /// The OpenAI-compatible proxy's upstreams: a TOML file of `[[upstreams]]` (name,
+    /// base_url, api_key or api_key_env, models, timeout_secs); docs/proxy.md. Without it
+    /// `/v1` answers every model "not found".
+    #[arg(long, env = "TOLLGATE_UPSTREAMS_FILE")]
+    pub upstreams_file: Option<std::path::PathBuf>,
+    /// Output tokens reserved for a proxied chat call that sets no `max_tokens`.
+    #[arg(long, env = "TOLLGATE_PROXY_DEFAULT_MAX_TOKENS", default_value_t = crate::proxy::DEFAULT_MAX_OUTPUT_TOKENS)]
+    pub proxy_default_max_tokens: u64,
+    /// Seconds the proxy keeps reading a stream whose client left, waiting for its usage.
+    #[arg(long, env = "TOLLGATE_PROXY_DRAIN_SECS", default_value_t = crate::proxy::DEFAULT_DRAIN_SECS)]
+    pub proxy_drain_secs: u64,
+    /// Streams drained at once at most; beyond it an abandoned stream is settled at its estimate.
+    #[arg(long, env = "TOLLGATE_PROXY_MAX_DRAINS", default_value_t = crate::proxy::DEFAULT_MAX_DRAINS)]
+    pub proxy_max_drains: usize,
 }
 
 fn parse_limit(text: &str) -> Result<TokenLimit, String> {
@@ -133,6 +147,13 @@ pub async fn serve(db: Db, args: ServeArgs) -> anyhow::Result<()> {
         }
         _ => None,
     };
+    let proxy = crate::proxy::Proxy::new(crate::proxy::ProxyConfig {
+        upstreams: load_upstreams(args.upstreams_file.as_deref())?,
+        default_max_output_tokens: args.proxy_default_max_tokens,
+        drain_timeout: std::time::Duration::from_secs(args.proxy_drain_secs),
+        max_drains: args.proxy_max_drains,
+    })
+    .map_err(anyhow::Error::msg)?;
     let state = AppState::new(AppParts {
         leptos_options,
         db: db.clone(),
@@ -141,6 +162,7 @@ pub async fn serve(db: Db, args: ServeArgs) -> anyhow::Result<()> {
         secure_cookies: args.secure_cookies,
         litellm,
         tenant_defaults: TenantDefaults { token_limit: args.default_token_limit, budget: args.default_max_budget },
+        proxy,
     });
     let alerts = args
         .alert_webhook_url
@@ -178,6 +200,20 @@ fn load_prices(file: Option<&std::path::Path>) -> anyhow::Result<PriceTable> {
         built_in.len()
     );
     Ok(built_in.overlaid_with(&file.table))
+}
+
+/// The proxy's upstreams from the operator's file (none without one).
+fn load_upstreams(file: Option<&std::path::Path>) -> anyhow::Result<crate::proxy::upstreams::Upstreams> {
+    use crate::proxy::upstreams::Upstreams;
+    let Some(path) = file else { return Ok(Upstreams::default()) };
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read the upstreams file {}", path.display()))?;
+    let upstreams = Upstreams::parse(&text, |var| std::env::var(var).ok())
+        .map_err(|e| anyhow::anyhow!("the upstreams file {} is invalid: {}: {}", path.display(), e.field, e.message))?;
+    for u in upstreams.all() {
+        println!("proxy: {} at {} for {}", u.name, u.base_url, u.models.join(", "));
+    }
+    Ok(upstreams)
 }
 
 /// Whether the release build hashed the bundle's file names: cargo-leptos then writes

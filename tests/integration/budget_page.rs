@@ -1,7 +1,7 @@
 //! The budget page's server functions, the rendered page and the LiteLLM sync (against a local
 //! stand-in). On both backends.
 
-use crate::common::{on_each_backend, spawn_app_with, AppOptions, TestApp, TestDatabase};
+use crate::common::{on_each_backend, on_each_backend_with, AppOptions, TestApp};
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
@@ -225,14 +225,8 @@ where
     F: Fn(TestApp) -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
-    let mut databases = vec![TestDatabase::sqlite()];
-    databases.extend(TestDatabase::postgres().await);
-    for db in databases {
-        let options = AppOptions { litellm_url: Some(url.to_owned()), litellm_spend: spend, ..AppOptions::default() };
-        let app = spawn_app_with(&db, options).await;
-        test(app).await;
-        db.cleanup().await;
-    }
+    let options = || AppOptions { litellm_url: Some(url.to_owned()), litellm_spend: spend, ..AppOptions::default() };
+    on_each_backend_with(options, test).await;
 }
 
 async fn with_litellm<F, Fut>(url: &str, test: F)

@@ -114,6 +114,8 @@ pub struct AppOptions {
     pub acquire_timeout: std::time::Duration,
     /// What tenants created from the console start with.
     pub tenant_defaults: Option<tollgate::tenants::store::TenantDefaults>,
+    /// The OpenAI-compatible proxy's upstreams and limits.
+    pub proxy: tollgate::proxy::ProxyConfig,
 }
 
 impl Default for AppOptions {
@@ -126,6 +128,7 @@ impl Default for AppOptions {
             default_mode: Default::default(),
             acquire_timeout: DbOptions::new("").acquire_timeout,
             tenant_defaults: None,
+            proxy: Default::default(),
         }
     }
 }
@@ -150,6 +153,7 @@ pub async fn spawn_app_with(db: &TestDatabase, options: AppOptions) -> TestApp {
         default_mode,
         acquire_timeout,
         tenant_defaults,
+        proxy,
     } = options;
     let pool =
         Db::connect(&DbOptions { acquire_timeout, ..DbOptions::new(&db.url) }).await.expect("connect and migrate");
@@ -178,6 +182,7 @@ pub async fn spawn_app_with(db: &TestDatabase, options: AppOptions) -> TestApp {
         secure_cookies: false,
         litellm,
         tenant_defaults: tenant_defaults.unwrap_or_default(),
+        proxy: tollgate::proxy::Proxy::new(proxy).expect("proxy client"),
     };
     let state = AppState::new(parts);
     let router = tollgate::server::routes::router(state.clone());
@@ -200,11 +205,21 @@ where
     F: Fn(TestApp) -> Fut,
     Fut: Future<Output = ()>,
 {
+    on_each_backend_with(AppOptions::default, test).await;
+}
+
+/// Runs `test` against a fresh app started with `options()`, on SQLite, then on PostgreSQL.
+pub async fn on_each_backend_with<O, F, Fut>(options: O, test: F)
+where
+    O: Fn() -> AppOptions,
+    F: Fn(TestApp) -> Fut,
+    Fut: Future<Output = ()>,
+{
     let mut databases = vec![TestDatabase::sqlite()];
     databases.extend(TestDatabase::postgres().await);
     for db in databases {
         eprintln!("-- on {:?}", db.backend);
-        test(spawn_app(&db).await).await;
+        test(spawn_app_with(&db, options()).await).await;
         db.cleanup().await;
     }
 }

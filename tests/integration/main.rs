@@ -19,6 +19,7 @@ mod observability;
 mod openapi;
 mod outage;
 mod process;
+mod proxy;
 mod seed;
 mod store;
 mod user_limits;

@@ -1,0 +1,75 @@
+//! The OpenAI-compatible proxy (`/v1/*`): agents point an OpenAI SDK's base URL at Tollgate
+//! and use their agent key as the API key; every call is admitted through the gate (a
+//! reservation estimated from the prompt and the allowed output, priced from the price
+//! table), forwarded to the upstream serving its model with the upstream's key, and settled
+//! from the answer's `usage` — for streams when the stream ends, also when the client left
+//! early. Refusals and the proxy's own errors have OpenAI's error shape.
+//!
+//! Pure parts: `upstreams` (configuration and routing), `estimate` (token counting), `openai`
+//! (the wire format). I/O: `routes` (the handlers), `relay` (streams), `settle`.
+
+pub mod estimate;
+pub mod openai;
+mod relay;
+pub mod routes;
+mod settle;
+pub mod upstreams;
+
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
+use upstreams::Upstreams;
+
+/// The output reserved for a chat call that sets no `max_tokens` / `max_completion_tokens`.
+pub const DEFAULT_MAX_OUTPUT_TOKENS: u64 = 4096;
+/// How long the proxy keeps reading a stream whose client left, waiting for its usage.
+pub const DEFAULT_DRAIN_SECS: u64 = 30;
+/// How many such streams may be drained at once; beyond it the estimate is settled.
+pub const DEFAULT_MAX_DRAINS: usize = 64;
+
+/// The proxy's settings.
+#[derive(Debug, Clone)]
+pub struct ProxyConfig {
+    pub upstreams: Upstreams,
+    pub default_max_output_tokens: u64,
+    pub drain_timeout: Duration,
+    pub max_drains: usize,
+}
+
+impl Default for ProxyConfig {
+    fn default() -> Self {
+        Self {
+            upstreams: Upstreams::default(),
+            default_max_output_tokens: DEFAULT_MAX_OUTPUT_TOKENS,
+            drain_timeout: Duration::from_secs(DEFAULT_DRAIN_SECS),
+            max_drains: DEFAULT_MAX_DRAINS,
+        }
+    }
+}
+
+/// The proxy's shared parts: its settings, one HTTP client (a connection pool per upstream)
+/// and the permits for draining abandoned streams.
+#[derive(Clone)]
+pub struct Proxy(Arc<Inner>);
+
+struct Inner {
+    config: ProxyConfig,
+    client: reqwest::Client,
+    drains: Arc<Semaphore>,
+}
+
+impl Proxy {
+    pub fn new(config: ProxyConfig) -> Result<Self, String> {
+        let client = reqwest::Client::builder()
+            .tcp_nodelay(true)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .build()
+            .map_err(|e| e.to_string())?;
+        let drains = Arc::new(Semaphore::new(config.max_drains));
+        Ok(Self(Arc::new(Inner { config, client, drains })))
+    }
+
+    pub fn config(&self) -> &ProxyConfig {
+        &self.0.config
+    }
+}

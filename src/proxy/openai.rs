@@ -1,0 +1,124 @@
+//! The OpenAI wire format as the proxy needs it: the error body SDKs understand, the edit
+//! that asks a stream for its usage, and reading `usage` from an answer or a stream chunk.
+//! Pure: JSON in, JSON out.
+
+use serde::Serialize;
+use serde_json::Value;
+
+/// `{"error": {...}}`, as OpenAI answers errors (the SDKs raise from it by status and `type`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ErrorDetail {
+    pub message: String,
+    /// `insufficient_quota` (a budget), `rate_limit_exceeded` (a token limit),
+    /// `invalid_request_error`, `authentication_error`, `server_error`, `timeout`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub param: Option<String>,
+    pub code: Option<String>,
+}
+
+impl ErrorBody {
+    pub fn new(kind: &'static str, code: Option<&str>, param: Option<&str>, message: impl Into<String>) -> Self {
+        Self {
+            error: ErrorDetail {
+                message: message.into(),
+                kind,
+                param: param.map(str::to_owned),
+                code: code.map(str::to_owned),
+            },
+        }
+    }
+}
+
+/// Tokens an answer used, from its `usage` object (chat and completions:
+/// `prompt_tokens` + `completion_tokens`; embeddings: `prompt_tokens` only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Usage {
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+}
+
+/// The usage of a JSON answer or stream chunk, when it carries one.
+pub fn usage_of(answer: &Value) -> Option<Usage> {
+    let usage = answer.get("usage")?.as_object()?;
+    let input_tokens = usage.get("prompt_tokens")?.as_u64()?;
+    let output_tokens = match usage.get("completion_tokens") {
+        Some(n) => n.as_u64()?,
+        None => 0,
+    };
+    Some(Usage { input_tokens, output_tokens })
+}
+
+/// Asks a streamed call to end with a usage chunk (`stream_options.include_usage`); answers
+/// whether the client had asked for it itself (then the chunk is theirs to see).
+pub fn request_stream_usage(body: &mut Value) -> bool {
+    let Some(object) = body.as_object_mut() else { return false };
+    let options = object.entry("stream_options").or_insert_with(|| Value::Object(Default::default()));
+    if !options.is_object() {
+        *options = Value::Object(Default::default());
+    }
+    let asked = options.get("include_usage").and_then(Value::as_bool) == Some(true);
+    if let Some(options) = options.as_object_mut() {
+        options.insert("include_usage".into(), Value::Bool(true));
+    }
+    asked
+}
+
+/// Whether a stream chunk is the usage chunk `include_usage` adds: a usage object and no
+/// choices (the client is not shown it unless it asked).
+pub fn is_usage_only_chunk(chunk: &Value) -> bool {
+    usage_of(chunk).is_some() && chunk.get("choices").and_then(Value::as_array).is_none_or(Vec::is_empty)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn usage_is_read_from_answers_and_chunks() {
+        let chat = json!({"usage": {"prompt_tokens": 12, "completion_tokens": 30, "total_tokens": 42}});
+        assert_eq!(usage_of(&chat), Some(Usage { input_tokens: 12, output_tokens: 30 }));
+        let embedding = json!({"usage": {"prompt_tokens": 8, "total_tokens": 8}});
+        assert_eq!(usage_of(&embedding), Some(Usage { input_tokens: 8, output_tokens: 0 }));
+        assert_eq!(usage_of(&json!({"usage": null})), None);
+        assert_eq!(usage_of(&json!({"usage": {"prompt_tokens": -1}})), None);
+        assert_eq!(usage_of(&json!({"choices": []})), None);
+    }
+
+    #[test]
+    fn stream_usage_is_requested_and_the_clients_wish_remembered() {
+        let mut body = json!({"model": "m", "stream": true});
+        assert!(!request_stream_usage(&mut body));
+        assert_eq!(body["stream_options"], json!({"include_usage": true}));
+        let mut body = json!({"stream_options": {"include_usage": true, "other": 1}});
+        assert!(request_stream_usage(&mut body));
+        assert_eq!(body["stream_options"], json!({"include_usage": true, "other": 1}));
+        let mut body = json!({"stream_options": {"include_usage": false}});
+        assert!(!request_stream_usage(&mut body));
+        assert_eq!(body["stream_options"]["include_usage"], true);
+    }
+
+    #[test]
+    fn only_the_usage_chunk_is_usage_only() {
+        assert!(is_usage_only_chunk(&json!({"choices": [], "usage": {"prompt_tokens": 1, "completion_tokens": 2}})));
+        assert!(!is_usage_only_chunk(&json!({"choices": [{"delta": {}}], "usage": null})));
+        assert!(!is_usage_only_chunk(
+            &json!({"choices": [{"delta": {}}], "usage": {"prompt_tokens": 1, "completion_tokens": 2}})
+        ));
+    }
+
+    #[test]
+    fn errors_have_openais_shape() {
+        let body = ErrorBody::new("insufficient_quota", Some("budget_exceeded"), None, "Tenant acme is over budget");
+        assert_eq!(
+            serde_json::to_value(body).expect("json"),
+            json!({"error": {"message": "Tenant acme is over budget", "type": "insufficient_quota", "param": null, "code": "budget_exceeded"}})
+        );
+    }
+}

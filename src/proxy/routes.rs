@@ -1,0 +1,404 @@
+//! `/v1/chat/completions`, `/v1/completions`, `/v1/embeddings` and `/v1/models`: authenticate
+//! the agent key, choose the upstream by model, admit through the gate, forward with the
+//! upstream's key, and settle (inline for plain answers, in the relay for streams). Every
+//! error the proxy itself answers has OpenAI's shape; the upstream's own errors pass through
+//! unchanged and are not charged.
+
+use super::estimate::{estimate, Endpoint};
+use super::openai::{request_stream_usage, usage_of, ErrorBody};
+use super::settle::{Pending, Settled};
+use super::upstreams::Upstream;
+use super::{relay, Proxy};
+use crate::agents::Principal;
+use crate::enforce::Call;
+use crate::error::AppError;
+use crate::limits::period::seconds_until;
+use crate::limits::LimitKind;
+use crate::state::AppState;
+use crate::usage::report::MAX_ID_CHARS;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::Value;
+
+/// The header that names the end user when the body's `user` does not.
+pub const USER_HEADER: &str = "x-tollgate-user";
+/// The largest request body the proxy reads (prompts with images run to megabytes).
+pub const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/chat/completions", post(chat_completions))
+        .route("/v1/completions", post(completions))
+        .route("/v1/embeddings", post(embeddings))
+        .route("/v1/models", get(models))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+}
+
+/// An error the proxy answers itself, in OpenAI's shape.
+struct ProxyError {
+    status: StatusCode,
+    body: ErrorBody,
+    retry_after: Option<u64>,
+}
+
+impl ProxyError {
+    fn new(
+        status: StatusCode,
+        kind: &'static str,
+        code: Option<&str>,
+        param: Option<&str>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self { status, body: ErrorBody::new(kind, code, param, message), retry_after: None }
+    }
+
+    fn invalid(param: &str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request_error", None, Some(param), message)
+    }
+}
+
+impl From<AppError> for ProxyError {
+    fn from(e: AppError) -> Self {
+        let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let (kind, code) = match e.status() {
+            401 => ("authentication_error", Some("invalid_api_key")),
+            400 | 404 | 422 => ("invalid_request_error", None),
+            503 => ("server_error", Some("service_unavailable")),
+            _ => ("server_error", None),
+        };
+        let retry_after = (e.status() == 503).then_some(crate::error::UNAVAILABLE_RETRY_AFTER_SECS);
+        let message = e.to_string();
+        Self { status, body: ErrorBody::new(kind, code, e.field(), message), retry_after }
+    }
+}
+
+impl IntoResponse for ProxyError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, Json(self.body)).into_response();
+        if let Some(secs) = self.retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
+    }
+}
+
+async fn chat_completions(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    proxied(state, Endpoint::ChatCompletions, headers, body).await.unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn completions(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    proxied(state, Endpoint::Completions, headers, body).await.unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn embeddings(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    proxied(state, Endpoint::Embeddings, headers, body).await.unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Principal, ProxyError> {
+    let key = crate::api::auth::bearer(headers).ok_or_else(|| {
+        ProxyError::from(AppError::unauthorized("Missing API key: use your Tollgate agent key as the OpenAI API key"))
+    })?;
+    Ok(state.gate.authenticate(key).await?)
+}
+
+/// What the call asks for, read from its body: the model, the end user, whether it streams.
+struct Asked {
+    model: String,
+    user_id: Option<String>,
+    stream: bool,
+}
+
+fn read_request(endpoint: Endpoint, headers: &HeaderMap, body: &Value) -> Result<Asked, ProxyError> {
+    if !body.is_object() {
+        return Err(ProxyError::invalid("body", "The request body must be a JSON object"));
+    }
+    let model = match body.get("model") {
+        Some(Value::String(m)) if !m.trim().is_empty() && m.chars().count() <= MAX_ID_CHARS => m.clone(),
+        Some(Value::String(_)) => {
+            return Err(ProxyError::invalid("model", format!("model must be 1 to {MAX_ID_CHARS} characters")))
+        }
+        _ => return Err(ProxyError::invalid("model", "you must provide a model parameter")),
+    };
+    // The header is the operator's explicit choice; the body's `user` is OpenAI's own field.
+    let header_user = headers.get(USER_HEADER).map(|v| v.to_str().map_err(|_| ()));
+    let user = match (header_user, body.get("user")) {
+        (Some(Ok(u)), _) => Some(u.to_owned()),
+        (Some(Err(())), _) => return Err(ProxyError::invalid(USER_HEADER, "the header must be text")),
+        (None, Some(Value::String(u))) => Some(u.clone()),
+        (None, Some(Value::Null) | None) => None,
+        (None, Some(_)) => return Err(ProxyError::invalid("user", "user must be a string")),
+    };
+    let user_id = user
+        .map(|u| crate::overrides::parse_user_id("user", &u))
+        .transpose()
+        .map_err(|e| ProxyError::invalid("user", e.message))?;
+    let stream = endpoint != Endpoint::Embeddings && body.get("stream").and_then(Value::as_bool) == Some(true);
+    Ok(Asked { model, user_id, stream })
+}
+
+/// A refusal as OpenAI SDKs surface it: 429, a budget as `insufficient_quota`, a token limit
+/// as `rate_limit_exceeded`, our limit's error code as `code`, and `Retry-After`.
+fn refusal(agent: &Principal, user_id: Option<&str>, a: &crate::enforce::Admission, kind: LimitKind) -> ProxyError {
+    let message = crate::api::agent::refusal_message(agent.tenant_id.as_str(), user_id, a, kind);
+    let type_ = if kind == LimitKind::Budget { "insufficient_quota" } else { "rate_limit_exceeded" };
+    let mut e = ProxyError::new(StatusCode::TOO_MANY_REQUESTS, type_, Some(kind.error_code()), None, message);
+    e.retry_after = Some(seconds_until(a.now, a.period.resets_at));
+    e
+}
+
+async fn proxied(state: AppState, endpoint: Endpoint, headers: HeaderMap, raw: Bytes) -> Result<Response, ProxyError> {
+    let agent = authenticate(&state, &headers).await?;
+    let mut body: Value = serde_json::from_slice(&raw)
+        .map_err(|e| ProxyError::invalid("body", format!("The request body is not valid JSON: {e}")))?;
+    let asked = read_request(endpoint, &headers, &body)?;
+    let proxy = state.proxy.clone();
+    let upstream = proxy.config().upstreams.route(&asked.model).cloned().ok_or_else(|| {
+        ProxyError::new(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            Some("model_not_found"),
+            Some("model"),
+            format!("The model `{}` does not exist or no upstream serves it", asked.model),
+        )
+    })?;
+    let estimate = estimate(endpoint, &asked.model, &body, proxy.config().default_max_output_tokens);
+    let call =
+        Call { estimated_tokens: estimate.total(), model: Some(asked.model.clone()), user_id: asked.user_id.clone() };
+    let admission = state.gate.admit(&agent, call).await?;
+    if let Some(kind) = admission.decision.refused_by {
+        crate::metrics::proxy_request(endpoint_label(endpoint), "refused");
+        return Err(refusal(&agent, asked.user_id.as_deref(), &admission, kind));
+    }
+    let pending = Pending::new(agent, asked.model, asked.user_id, admission.reservation.map(|r| r.id), estimate);
+    // The body goes on as it came, unless a stream must be asked for its usage.
+    let (outgoing, client_asked_usage) = if asked.stream {
+        let asked_usage = request_stream_usage(&mut body);
+        (Bytes::from(serde_json::to_vec(&body).unwrap_or_default()), asked_usage)
+    } else {
+        (raw, false)
+    };
+    forward(state, &proxy, &upstream, endpoint, &headers, outgoing, pending, asked.stream, client_asked_usage).await
+}
+
+fn endpoint_label(endpoint: Endpoint) -> &'static str {
+    match endpoint {
+        Endpoint::ChatCompletions => "chat_completions",
+        Endpoint::Completions => "completions",
+        Endpoint::Embeddings => "embeddings",
+    }
+}
+
+/// Request headers that are the proxy's business, not the upstream's.
+fn is_own_header(name: &HeaderName) -> bool {
+    const OWN: [&str; 13] = [
+        "host",
+        "authorization",
+        "content-length",
+        "connection",
+        "keep-alive",
+        "transfer-encoding",
+        "te",
+        "trailer",
+        "upgrade",
+        "proxy-authorization",
+        "accept-encoding",
+        "cookie",
+        USER_HEADER,
+    ];
+    OWN.contains(&name.as_str())
+}
+
+/// Answer headers that describe the upstream's connection rather than the answer.
+fn is_hop_header(name: &HeaderName) -> bool {
+    const HOP: [&str; 6] = ["connection", "keep-alive", "transfer-encoding", "content-length", "trailer", "upgrade"];
+    HOP.contains(&name.as_str())
+}
+
+fn upstream_request(proxy: &Proxy, upstream: &Upstream, path: &str, headers: &HeaderMap) -> reqwest::RequestBuilder {
+    let mut request =
+        proxy.0.client.request(reqwest::Method::POST, format!("{}{path}", upstream.base_url)).timeout(upstream.timeout);
+    if path == "/models" {
+        request = proxy.0.client.get(format!("{}{path}", upstream.base_url)).timeout(upstream.timeout);
+    }
+    for (name, value) in headers {
+        if !is_own_header(name) {
+            request = request.header(name, value);
+        }
+    }
+    if let Some(key) = &upstream.api_key {
+        request = request.bearer_auth(key);
+    }
+    request
+}
+
+/// The upstream's status and headers on our answer.
+fn answer_head(upstream: &reqwest::Response) -> axum::http::response::Builder {
+    let mut builder = Response::builder().status(upstream.status().as_u16());
+    for (name, value) in upstream.headers() {
+        if !is_hop_header(name) {
+            builder = builder.header(name, value);
+        }
+    }
+    builder
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn forward(
+    state: AppState,
+    proxy: &Proxy,
+    upstream: &Upstream,
+    endpoint: Endpoint,
+    headers: &HeaderMap,
+    body: Bytes,
+    pending: Pending,
+    stream: bool,
+    client_asked_usage: bool,
+) -> Result<Response, ProxyError> {
+    let label = endpoint_label(endpoint);
+    let sent = upstream_request(proxy, upstream, endpoint.path(), headers)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(body)
+        .send()
+        .await;
+    let answer = match sent {
+        Ok(answer) => answer,
+        Err(e) => return Err(upstream_failed(&state, pending, &upstream.name, label, e).await),
+    };
+    if !answer.status().is_success() {
+        // The upstream's own error, passed through; the call is not charged.
+        let head = answer_head(&answer);
+        let bytes = answer.bytes().await.unwrap_or_default();
+        pending.release(&state).await;
+        crate::metrics::proxy_request(label, "upstream_error");
+        crate::metrics::proxy_settled(Settled::Released.as_str());
+        return Ok(head
+            .body(axum::body::Body::from(bytes))
+            .unwrap_or_else(|_| StatusCode::BAD_GATEWAY.into_response()));
+    }
+    crate::metrics::proxy_request(label, "forwarded");
+    let head = answer_head(&answer);
+    if stream {
+        let body = relay::start(state.clone(), proxy.clone(), answer, pending, client_asked_usage);
+        return Ok(head.body(body).unwrap_or_else(|_| StatusCode::BAD_GATEWAY.into_response()));
+    }
+    let bytes = match answer.bytes().await {
+        Ok(bytes) => bytes,
+        Err(e) => return Err(upstream_failed(&state, pending, &upstream.name, label, e).await),
+    };
+    let usage = serde_json::from_slice::<Value>(&bytes).ok().as_ref().and_then(usage_of);
+    let settled = pending.settle(&state, usage).await;
+    crate::metrics::proxy_settled(settled.as_str());
+    Ok(head.body(axum::body::Body::from(bytes)).unwrap_or_else(|_| StatusCode::BAD_GATEWAY.into_response()))
+}
+
+/// The upstream did not answer (in time): the reservation is released, the client told in
+/// OpenAI's shape (504 for a timeout, 502 otherwise).
+async fn upstream_failed(
+    state: &AppState,
+    pending: Pending,
+    name: &str,
+    label: &'static str,
+    e: reqwest::Error,
+) -> ProxyError {
+    pending.release(state).await;
+    crate::metrics::proxy_settled(Settled::Released.as_str());
+    if e.is_timeout() {
+        crate::metrics::proxy_request(label, "upstream_timeout");
+        ProxyError::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            "timeout",
+            Some("upstream_timeout"),
+            None,
+            format!("The upstream {name} did not answer in time"),
+        )
+    } else {
+        crate::metrics::proxy_request(label, "upstream_unreachable");
+        tracing::warn!(upstream = name, error = %e, "upstream unreachable");
+        ProxyError::new(
+            StatusCode::BAD_GATEWAY,
+            "server_error",
+            Some("upstream_unreachable"),
+            None,
+            format!("The upstream {name} could not be reached"),
+        )
+    }
+}
+
+/// `GET /v1/models`: every upstream's list, merged (an upstream that fails is left out and
+/// logged), so an SDK's `models.list()` shows what the proxy can route.
+async fn models(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    match list_models(&state, &headers).await {
+        Ok(list) => Json(list).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn list_models(state: &AppState, headers: &HeaderMap) -> Result<Value, ProxyError> {
+    authenticate(state, headers).await?;
+    let proxy = &state.proxy;
+    let mut data: Vec<Value> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for upstream in proxy.config().upstreams.all() {
+        let listed = async {
+            let answer = upstream_request(proxy, upstream, "/models", headers).send().await?.error_for_status()?;
+            answer.json::<Value>().await
+        }
+        .await;
+        match listed {
+            Ok(list) => {
+                for model in list.get("data").and_then(Value::as_array).into_iter().flatten() {
+                    let id = model.get("id").and_then(Value::as_str).unwrap_or_default().to_owned();
+                    if seen.insert(id) {
+                        data.push(model.clone());
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(upstream = %upstream.name, error = %e, "listing an upstream's models failed"),
+        }
+    }
+    Ok(serde_json::json!({"object": "list", "data": data}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_agents_key_and_the_connection_headers_stay_here() {
+        for own in ["authorization", "host", "x-tollgate-user", "accept-encoding", "content-length", "cookie"] {
+            assert!(is_own_header(&HeaderName::from_static(own)), "{own}");
+        }
+        for theirs in ["openai-organization", "openai-beta", "content-type", "user-agent", "x-stainless-lang"] {
+            assert!(!is_own_header(&HeaderName::from_static(theirs)), "{theirs}");
+        }
+    }
+
+    #[test]
+    fn the_user_comes_from_the_header_else_the_body() {
+        let body = serde_json::json!({"model": "m", "user": "ann"});
+        let mut headers = HeaderMap::new();
+        assert_eq!(
+            read_request(Endpoint::ChatCompletions, &headers, &body).ok().and_then(|a| a.user_id),
+            Some("ann".into())
+        );
+        headers.insert(USER_HEADER, HeaderValue::from_static("bob"));
+        assert_eq!(
+            read_request(Endpoint::ChatCompletions, &headers, &body).ok().and_then(|a| a.user_id),
+            Some("bob".into())
+        );
+        let bad = serde_json::json!({"model": "m", "user": 5});
+        assert_eq!(
+            read_request(Endpoint::ChatCompletions, &HeaderMap::new(), &bad).err().map(|e| e.body.error.param),
+            Some(Some("user".into()))
+        );
+        let no_model = serde_json::json!({"messages": []});
+        assert_eq!(
+            read_request(Endpoint::ChatCompletions, &HeaderMap::new(), &no_model).err().map(|e| e.status),
+            Some(StatusCode::BAD_REQUEST)
+        );
+    }
+}

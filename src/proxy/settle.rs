@@ -1,0 +1,123 @@
+//! The end of a proxied call: its usage recorded as one of the agent's reports (priced from
+//! the table; the event id is the proxy's own, so a retried settlement counts once), which also
+//! settles the call's reservation — or, for a call that was not made or failed upstream, the
+//! reservation given back with nothing recorded.
+
+use super::estimate::Estimate;
+use super::openai::Usage;
+use crate::agents::Principal;
+use crate::enforce::ReservationId;
+use crate::state::AppState;
+use crate::usage::report::{ReportBody, UsageReport};
+use backon::{ExponentialBuilder, Retryable};
+use std::time::Duration;
+
+/// How a call was settled, for the metrics and the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settled {
+    /// From the upstream's `usage`.
+    Usage,
+    /// The estimate, because no usage arrived (the stream broke, or its client left and the
+    /// drain ran out of time or permits): flagged in the log and the metrics.
+    Estimate,
+    /// Released: nothing recorded (an upstream error or timeout).
+    Released,
+}
+
+impl Settled {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Usage => "usage",
+            Self::Estimate => "estimate",
+            Self::Released => "released",
+        }
+    }
+}
+
+/// An admitted call waiting to be settled.
+pub struct Pending {
+    pub agent: Principal,
+    pub model: String,
+    pub user_id: Option<String>,
+    pub reservation: Option<ReservationId>,
+    pub estimate: Estimate,
+    event_id: String,
+}
+
+impl Pending {
+    pub fn new(
+        agent: Principal,
+        model: String,
+        user_id: Option<String>,
+        reservation: Option<ReservationId>,
+        estimate: Estimate,
+    ) -> Self {
+        let event_id = format!("proxy-{:032x}", rand::random::<u128>());
+        Self { agent, model, user_id, reservation, estimate, event_id }
+    }
+
+    /// Records the call's usage, or the estimate when there is none; retried in the
+    /// background while the database is unavailable (the answer is already on its way).
+    pub async fn settle(self, state: &AppState, usage: Option<Usage>) -> Settled {
+        let (settled, usage) = match usage {
+            Some(u) => (Settled::Usage, u),
+            None => {
+                tracing::warn!(tenant_id = %self.agent.tenant_id, model = %self.model, event_id = %self.event_id,
+                    estimated_tokens = self.estimate.total(), "proxied call settled at its estimate: no usage arrived");
+                (
+                    Settled::Estimate,
+                    Usage { input_tokens: self.estimate.input_tokens, output_tokens: self.estimate.output_tokens },
+                )
+            }
+        };
+        let body = ReportBody {
+            event_id: self.event_id.clone(),
+            model: self.model.clone(),
+            input_tokens: i64::try_from(usage.input_tokens).unwrap_or(i64::MAX),
+            output_tokens: i64::try_from(usage.output_tokens).unwrap_or(i64::MAX),
+            user_id: self.user_id.clone(),
+            cost_usd: None,
+            reservation_id: self.reservation.map(|r| r.to_string()),
+        };
+        let report = match UsageReport::parse(body, state.gate.prices()) {
+            Ok(report) => report,
+            Err(e) => {
+                tracing::error!(tenant_id = %self.agent.tenant_id, field = %e.field, message = %e.message,
+                    "a proxied call's usage could not be recorded");
+                self.release(state).await;
+                return Settled::Released;
+            }
+        };
+        let (gate, agent) = (state.gate.clone(), self.agent.clone());
+        let record = move || {
+            let (gate, agent, report) = (gate.clone(), agent.clone(), report.clone());
+            async move { gate.settle(&agent, report).await }
+        };
+        if let Err(first) = record().await {
+            // The upstream's answer stands; keep trying to record it (same event id: once).
+            tracing::warn!(error = %first, event_id = %self.event_id, "recording a proxied call failed; retrying");
+            let backoff = ExponentialBuilder::default()
+                .with_min_delay(Duration::from_millis(200))
+                .with_max_delay(Duration::from_secs(10))
+                .with_max_times(12);
+            let event_id = self.event_id;
+            tokio::spawn(async move {
+                if let Err(e) = record.retry(backoff).await {
+                    tracing::error!(error = %e, %event_id, "a proxied call's usage was not recorded");
+                }
+            });
+        }
+        settled
+    }
+
+    /// Gives the reservation back and records nothing.
+    pub async fn release(self, state: &AppState) -> Settled {
+        if let Some(reservation) = self.reservation {
+            if let Err(e) = state.gate.release(&self.agent.tenant_id, reservation).await {
+                // It expires by itself at its TTL.
+                tracing::warn!(error = %e, "releasing a proxied call's reservation failed");
+            }
+        }
+        Settled::Released
+    }
+}
