@@ -6,12 +6,12 @@ SHELL := /bin/bash
 export PATH := $(CURDIR)/end2end/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/test
 
-.PHONY: run test build bench bench-scale bench-compare bundle-size setup-app setup-test unit e2e clean-test-dbs
+.PHONY: run test build bench bench-scale bench-compare bundle-size setup-app setup-test unit e2e python clean-test-dbs
 
 run: setup-app build
 	DATABASE_URL=$${DATABASE_URL:-sqlite://tollgate.db} ./target/release/tollgate serve --demo
 
-test: setup-test unit build e2e
+test: setup-test unit build e2e python
 
 setup-app:
 	@scripts/setup.sh app
@@ -45,6 +45,11 @@ unit: clean-test-dbs
 # Playwright in Debian's chromium against the release build, hydrated and with JavaScript off.
 e2e:
 	cd end2end && npx playwright test
+
+# The Python client library and the OpenAI-compatible proxy driven by the official openai
+# package, against the release server and a stand-in upstream (clients/python/tests).
+python: build
+	target/pyenv/bin/pytest -q clients/python/tests
 
 # Throughput and latency of the agent API on loopback (README, "Performance"), on SQLite
 # and on PostgreSQL. Not part of `make test`: numbers are read, not asserted.

@@ -2,7 +2,8 @@
 # Installs what `make run` / `make test` need on a fresh Debian machine, and nothing twice:
 # every step checks first, so a second run takes about a second.
 #   scripts/setup.sh app    build tools: wasm32 target, cargo-leptos, wasm-bindgen, wasm-opt
-#   scripts/setup.sh test   the above, plus Debian chromium and a running PostgreSQL
+#   scripts/setup.sh test   the above, plus Debian chromium, a running PostgreSQL and the
+#                           Python test environment (target/pyenv)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -72,6 +73,21 @@ ensure_postgres() {
   fi
 }
 
+ensure_python_env() {
+  # The Python client and the proxy's tests with the official openai package, in a venv.
+  local stamp=target/pyenv/.installed
+  if [[ -f $stamp && $stamp -nt clients/python/pyproject.toml ]]; then return; fi
+  say "installing the Python client and its test tools (openai, pytest) in target/pyenv"
+  python3 -m venv target/pyenv 2>/dev/null || {
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+    python3 -m venv target/pyenv
+  }
+  target/pyenv/bin/pip install -q --upgrade pip
+  target/pyenv/bin/pip install -q -e "clients/python[test]"
+  touch "$stamp"
+}
+
 ensure_wasm_target
 ensure_cargo_leptos
 ensure_wasm_bindgen
@@ -80,4 +96,5 @@ if [[ "${1:-app}" == "test" ]]; then
   ensure_chromium
   ensure_promtool
   ensure_postgres
+  ensure_python_env
 fi
