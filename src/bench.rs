@@ -1,8 +1,14 @@
-//! Helpers of the benchmark binaries (`loadgen`, `scalebench`; feature `bench`): a throw-away
-//! database per run and the bits of starting a real server.
+//! Helpers of the benchmark binaries (`loadgen`, `scalebench`, `proxybench`; feature
+//! `bench`): a throw-away database per run, the bits of starting a real server, and a lean
+//! keep-alive HTTP/1.1 client connection.
 
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::{Method, Request};
+use hyper_util::rt::TokioIo;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 /// A database for one run (an SQLite file in a temporary directory, or a new PostgreSQL
 /// database), removed by [`BenchDb::remove`].
@@ -50,4 +56,63 @@ pub fn now_ms() -> i64 {
 pub fn free_port() -> Result<SocketAddr, String> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
     listener.local_addr().map_err(|e| e.to_string())
+}
+
+/// Waits until `/healthz` answers on `addr` (at most 30 s).
+pub async fn wait_until_up(addr: SocketAddr) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if let Ok(mut conn) = Connection::open(addr).await {
+            if conn.send(get("/healthz")).await.is_ok() {
+                return Ok(());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Err("the server did not come up within 30 s".into())
+}
+
+/// One keep-alive HTTP/1.1 connection.
+pub struct Connection {
+    sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+}
+
+impl Connection {
+    pub async fn open(addr: SocketAddr) -> Result<Self, String> {
+        let stream = tokio::net::TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+        stream.set_nodelay(true).map_err(|e| e.to_string())?;
+        let (sender, conn) =
+            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| e.to_string())?;
+        tokio::spawn(conn);
+        Ok(Self { sender })
+    }
+
+    /// Sends a request and reads the whole response; returns its status.
+    pub async fn send(&mut self, request: Request<Full<Bytes>>) -> Result<u16, String> {
+        self.sender.ready().await.map_err(|e| e.to_string())?;
+        let response = self.sender.send_request(request).await.map_err(|e| e.to_string())?;
+        let status = response.status().as_u16();
+        response.into_body().collect().await.map_err(|e| e.to_string())?;
+        Ok(status)
+    }
+}
+
+pub fn get(path: &str) -> Request<Full<Bytes>> {
+    Request::builder()
+        .method(Method::GET)
+        .uri(path)
+        .header("host", "127.0.0.1")
+        .body(Full::new(Bytes::new()))
+        .unwrap_or_default()
+}
+
+pub fn post(path: &str, key: &str, body: String) -> Request<Full<Bytes>> {
+    Request::builder()
+        .method(Method::POST)
+        .uri(path)
+        .header("host", "127.0.0.1")
+        .header("authorization", format!("Bearer {key}"))
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body)))
+        .unwrap_or_default()
 }

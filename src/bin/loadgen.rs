@@ -29,15 +29,14 @@
 use bytes::Bytes;
 use clap::Parser;
 use hdrhistogram::Histogram;
-use http_body_util::{BodyExt, Full};
-use hyper::{Method, Request};
-use hyper_util::rt::TokioIo;
+use http_body_util::Full;
+use hyper::Request;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tollgate::bench::{free_port, now_ms, BenchDb};
+use tollgate::bench::{free_port, get, now_ms, post, wait_until_up, BenchDb, Connection};
 use tollgate::budgets::{BudgetConfig, BudgetDuration};
 use tollgate::db::{Db, DbOptions};
 use tollgate::limits::TokenLimit;
@@ -161,64 +160,6 @@ fn start_server(args: &Args, binary: &std::path::Path, url: &str, addr: SocketAd
         .stdout(Stdio::null())
         .spawn()
         .map_err(|e| format!("cannot start {}: {e} (build it with `cargo leptos build --release`)", binary.display()))
-}
-
-async fn wait_until_up(addr: SocketAddr) -> Result<(), String> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if let Ok(mut conn) = Connection::open(addr).await {
-            if conn.send(get("/healthz")).await.is_ok() {
-                return Ok(());
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Err("the server did not come up within 30 s".into())
-}
-
-/// One keep-alive HTTP/1.1 connection.
-struct Connection {
-    sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
-}
-
-impl Connection {
-    async fn open(addr: SocketAddr) -> Result<Self, String> {
-        let stream = tokio::net::TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
-        stream.set_nodelay(true).map_err(|e| e.to_string())?;
-        let (sender, conn) =
-            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| e.to_string())?;
-        tokio::spawn(conn);
-        Ok(Self { sender })
-    }
-
-    /// Sends a request and reads the whole response; returns its status.
-    async fn send(&mut self, request: Request<Full<Bytes>>) -> Result<u16, String> {
-        self.sender.ready().await.map_err(|e| e.to_string())?;
-        let response = self.sender.send_request(request).await.map_err(|e| e.to_string())?;
-        let status = response.status().as_u16();
-        response.into_body().collect().await.map_err(|e| e.to_string())?;
-        Ok(status)
-    }
-}
-
-fn get(path: &str) -> Request<Full<Bytes>> {
-    Request::builder()
-        .method(Method::GET)
-        .uri(path)
-        .header("host", "127.0.0.1")
-        .body(Full::new(Bytes::new()))
-        .unwrap_or_default()
-}
-
-fn post(path: &str, key: &str, body: String) -> Request<Full<Bytes>> {
-    Request::builder()
-        .method(Method::POST)
-        .uri(path)
-        .header("host", "127.0.0.1")
-        .header("authorization", format!("Bearer {key}"))
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(body)))
-        .unwrap_or_default()
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
