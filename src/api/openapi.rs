@@ -1,5 +1,5 @@
-//! The OpenAPI document of every machine-facing route: the agent API, the automation API and
-//! the operators' routes, gathered from the handlers' `#[utoipa::path]` annotations as the
+//! The OpenAPI document of every machine-facing route: the agent API, the automation API, the
+//! OpenAI-compatible proxy and the operators' routes, gathered from the handlers' `#[utoipa::path]` annotations as the
 //! routes are registered (`utoipa_axum::routes!`), so a route cannot be served without being
 //! described. Served at `/api/openapi.json`. (The console's server functions are the
 //! console's private calls and change with it; they are not part of this contract.)
@@ -23,14 +23,15 @@ pub fn router() -> (axum::Router<AppState>, OpenApi) {
         .merge(super::health::routes())
         .merge(super::agent::routes())
         .merge(super::client::routes())
+        .merge(crate::proxy::routes::routes())
         .split_for_parts();
     let (own, own_doc) = OpenApiRouter::<AppState>::new().routes(routes!(openapi_json)).split_for_parts();
     doc.merge(own_doc);
     doc.info.title = "Tollgate".into();
     doc.info.version = env!("CARGO_PKG_VERSION").into();
     doc.info.description = Some(
-        "Per-tenant LLM token limits and USD budgets. Agents call /api/agent/usage/* with their agent key; \
-         scripts call /api/client/usage/* with a personal API token from the console's API tokens page."
+        "Per-tenant LLM token limits and USD budgets. Agents call /api/agent/usage/* (or the OpenAI-compatible /v1/*) \
+         with their agent key; scripts call /api/client/usage/* with a personal API token from the console's API tokens page."
             .into(),
     );
     let components = doc.components.get_or_insert_with(Default::default);

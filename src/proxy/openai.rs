@@ -6,17 +6,20 @@ use serde::Serialize;
 use serde_json::Value;
 
 /// `{"error": {...}}`, as OpenAI answers errors (the SDKs raise from it by status and `type`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(as = OpenAiError)]
 pub struct ErrorBody {
     pub error: ErrorDetail,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(as = OpenAiErrorDetail)]
 pub struct ErrorDetail {
     pub message: String,
     /// `insufficient_quota` (a budget), `rate_limit_exceeded` (a token limit),
     /// `invalid_request_error`, `authentication_error`, `server_error`, `timeout`.
     #[serde(rename = "type")]
+    #[schema(value_type = String)]
     pub kind: &'static str,
     pub param: Option<String>,
     pub code: Option<String>,

@@ -20,23 +20,62 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::Value;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// The header that names the end user when the body's `user` does not.
 pub const USER_HEADER: &str = "x-tollgate-user";
 /// The largest request body the proxy reads (prompts with images run to megabytes).
 pub const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/chat/completions", post(chat_completions))
-        .route("/v1/completions", post(completions))
-        .route("/v1/embeddings", post(embeddings))
-        .route("/v1/models", get(models))
+/// The proxy's routes, each described in the OpenAPI document (`api::openapi`).
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(chat_completions))
+        .routes(routes!(completions))
+        .routes(routes!(embeddings))
+        .routes(routes!(models))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
 }
+
+/// The answers every proxied call may get from the proxy itself (an upstream's own error
+/// statuses pass through as they are).
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)] // Only described, never built.
+enum ProxyAnswers {
+    /// The upstream's answer: JSON, or for `"stream": true` a `text/event-stream`.
+    #[response(status = 200)]
+    Answer(#[to_schema] Object),
+    /// Malformed JSON, no `model`, or a `user` that is not a string; `param` names it.
+    #[response(status = 400)]
+    Invalid(ErrorBody),
+    /// No, an unknown or a revoked agent key (`invalid_api_key`).
+    #[response(status = 401)]
+    Unauthorized(ErrorBody),
+    /// No upstream serves the model (`model_not_found`).
+    #[response(status = 404)]
+    NoUpstream(ErrorBody),
+    /// Refused: `rate_limit_exceeded` (a token limit) or `insufficient_quota` (a budget), with
+    /// `Retry-After`.
+    #[response(status = 429)]
+    Refused(ErrorBody),
+    /// The upstream could not be reached (`upstream_unreachable`).
+    #[response(status = 502)]
+    Unreachable(ErrorBody),
+    /// The database is unavailable; retry after `Retry-After`.
+    #[response(status = 503)]
+    Unavailable(ErrorBody),
+    /// The upstream did not answer in time (`timeout`); nothing is charged.
+    #[response(status = 504)]
+    Timeout(ErrorBody),
+}
+
+/// Any JSON object (an OpenAI request or answer, passed through).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct Object(serde_json::Map<String, Value>);
 
 /// An error the proxy answers itself, in OpenAI's shape.
 struct ProxyError {
@@ -86,14 +125,26 @@ impl IntoResponse for ProxyError {
     }
 }
 
+/// OpenAI's chat completions, admitted, forwarded to the model's upstream and settled.
+#[utoipa::path(post, path = "/v1/chat/completions", tag = "proxy",
+    request_body(content = Object, description = "An OpenAI chat completion request, passed through"),
+    security(("agent_key" = [])), responses(ProxyAnswers))]
 async fn chat_completions(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     proxied(state, Endpoint::ChatCompletions, headers, body).await.unwrap_or_else(IntoResponse::into_response)
 }
 
+/// OpenAI's legacy completions, admitted, forwarded and settled.
+#[utoipa::path(post, path = "/v1/completions", tag = "proxy",
+    request_body(content = Object, description = "An OpenAI completion request, passed through"),
+    security(("agent_key" = [])), responses(ProxyAnswers))]
 async fn completions(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     proxied(state, Endpoint::Completions, headers, body).await.unwrap_or_else(IntoResponse::into_response)
 }
 
+/// OpenAI's embeddings, admitted on the input's tokens, forwarded and settled.
+#[utoipa::path(post, path = "/v1/embeddings", tag = "proxy",
+    request_body(content = Object, description = "An OpenAI embeddings request, passed through"),
+    security(("agent_key" = [])), responses(ProxyAnswers))]
 async fn embeddings(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     proxied(state, Endpoint::Embeddings, headers, body).await.unwrap_or_else(IntoResponse::into_response)
 }
@@ -330,6 +381,12 @@ async fn upstream_failed(
 
 /// `GET /v1/models`: every upstream's list, merged (an upstream that fails is left out and
 /// logged), so an SDK's `models.list()` shows what the proxy can route.
+#[utoipa::path(get, path = "/v1/models", tag = "proxy", security(("agent_key" = [])),
+    responses(
+        (status = 200, description = "`{\"object\": \"list\", \"data\": [...]}`, every upstream's models", body = Object),
+        (status = 401, description = "No, an unknown or a revoked agent key", body = ErrorBody),
+        (status = 503, description = "The database is unavailable", body = ErrorBody),
+    ))]
 async fn models(State(state): State<AppState>, headers: HeaderMap) -> Response {
     match list_models(&state, &headers).await {
         Ok(list) => Json(list).into_response(),

@@ -47,7 +47,6 @@ pub fn router(state: AppState) -> Router {
     let (api, _) = crate::api::openapi::router();
     Router::new()
         .merge(api)
-        .merge(crate::proxy::routes::routes())
         .merge(bundle(&state.leptos_options))
         .merge(console)
         .layer(middleware::from_fn(count_request))

@@ -15,7 +15,10 @@ fn documented_routes() -> BTreeSet<String> {
     let mut in_api_section = false;
     for line in text.lines() {
         if let Some(heading) = line.strip_prefix("## ") {
-            in_api_section = matches!(heading, "The agent API" | "The automation API" | "Operators' routes");
+            in_api_section = matches!(
+                heading,
+                "The agent API" | "The automation API" | "The OpenAI-compatible proxy" | "Operators' routes"
+            );
         }
         let Some(cell) = line.strip_prefix("| `") else { continue };
         let Some((route, _)) = cell.split_once('`') else { continue };
@@ -259,6 +262,12 @@ async fn the_openapi_document_describes_every_route_and_answer() {
             (t, get.clone(), "/api/client/usage/history?tenant_id=acme&limit=1", None),
             (t, get.clone(), "/api/client/usage/history?tenant_id=acme&limit=x", None),
             (t, delete.clone(), "/api/client/usage/limits/acme", None),
+            // The proxy, without upstreams here: its own answers.
+            (k, post.clone(), "/v1/chat/completions", Some(json!({"model": "gpt-4o", "messages": []}))),
+            (None, post.clone(), "/v1/chat/completions", Some(json!({"model": "gpt-4o", "messages": []}))),
+            (k, post.clone(), "/v1/completions", Some(json!({"prompt": "hi"}))),
+            (k, post.clone(), "/v1/embeddings", Some(json!({"model": "text-embedding-3-small", "input": "hi"}))),
+            (k, get.clone(), "/v1/models", None),
         ];
         let mut exercised = BTreeSet::new();
         let mut statuses = Vec::new();
@@ -275,6 +284,9 @@ async fn the_openapi_document_describes_every_route_and_answer() {
             ("POST /api/client/usage/limits/{tenant_id}/users", 409),
             ("PUT /api/client/usage/limits/{tenant_id}/users/{user_id}", 201),
             ("GET /api/client/usage/limits/{tenant_id}", 404),
+            ("POST /v1/chat/completions", 404),
+            ("POST /v1/chat/completions", 401),
+            ("POST /v1/completions", 400),
         ] {
             assert!(statuses.iter().any(|(op, s)| op == want.0 && *s == want.1), "{want:?} in {statuses:?}");
         }

@@ -418,3 +418,36 @@ async fn a_model_no_upstream_serves_is_not_found() {
     assert_eq!(app.status(&key).await["reserved_tokens"], 0);
     db.cleanup().await;
 }
+
+#[tokio::test]
+async fn monitor_mode_forwards_what_enforce_would_refuse_and_counts_it() {
+    let (url, seen) = standin().await;
+    with_proxy(&url, |app| {
+        let seen = seen.clone();
+        async move {
+            let key = app.tenant_with_agent("px-monitor", Some(100)).await;
+            app.set_mode("px-monitor", Some(tollgate::limits::EnforcementMode::Monitor)).await;
+            let before = seen.lock().expect("lock").len();
+            let res = post(
+                &app,
+                &key,
+                "/v1/chat/completions",
+                chat(json!({"max_tokens": 500, "standin": {"usage": [12, 400]}})),
+            )
+            .await;
+            assert_eq!(res.status(), 200, "monitor never refuses");
+            assert_eq!(seen.lock().expect("lock").len(), before + 1);
+            assert_eq!(wait_for_events(&app, "px-monitor", 1).await, [(12, 400, gpt_4o_micros(12, 400), None)]);
+            let mut counted = None;
+            for _ in 0..100 {
+                counted = app.status(&key).await["would_refuse_count"].as_u64();
+                if counted == Some(1) {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            assert_eq!(counted, Some(1), "the call enforce would have refused is counted");
+        }
+    })
+    .await;
+}
