@@ -57,6 +57,15 @@ pub fn usage_of(answer: &Value) -> Option<Usage> {
     Some(Usage { input_tokens, output_tokens })
 }
 
+/// Whether a chunk's text may carry a usage object (`"usage"` followed by `{`), so only those
+/// chunks are parsed: with `include_usage` every other chunk carries `"usage":null`.
+pub fn may_carry_usage(data: &str) -> bool {
+    data.match_indices("\"usage\"").any(|(at, key)| {
+        let rest = data[at + key.len()..].trim_start();
+        rest.strip_prefix(':').is_some_and(|v| v.trim_start().starts_with('{'))
+    })
+}
+
 /// Asks a streamed call to end with a usage chunk (`stream_options.include_usage`); answers
 /// whether the client had asked for it itself (then the chunk is theirs to see).
 pub fn request_stream_usage(body: &mut Value) -> bool {
@@ -105,6 +114,22 @@ mod tests {
         let mut body = json!({"stream_options": {"include_usage": false}});
         assert!(!request_stream_usage(&mut body));
         assert_eq!(body["stream_options"]["include_usage"], true);
+    }
+
+    #[test]
+    fn only_chunks_with_a_usage_object_are_parsed() {
+        assert!(may_carry_usage(r#"{"choices":[],"usage":{"prompt_tokens":1}}"#));
+        assert!(may_carry_usage(r#"{"choices":[], "usage" : { "prompt_tokens": 1}}"#));
+        assert!(!may_carry_usage(r#"{"choices":[{"delta":{"content":"usage"}}],"usage":null}"#));
+        assert!(!may_carry_usage(r#"{"choices":[{"delta":{"content":"\"usage\" is"}}]}"#));
+        // Every chunk the parser would read usage from is one this lets through.
+        for chunk in [
+            json!({"usage": {"prompt_tokens": 3, "completion_tokens": 4}}),
+            json!({"a": 1, "usage": {"prompt_tokens": 0}}),
+        ] {
+            assert_eq!(may_carry_usage(&chunk.to_string()), usage_of(&chunk).is_some());
+            assert!(may_carry_usage(&serde_json::to_string_pretty(&chunk).expect("json")));
+        }
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! the drain time, and only while a drain permit is free) until the usage arrives; without
 //! usage it settles the estimate, flagged.
 
-use super::openai::{is_usage_only_chunk, usage_of, Usage};
+use super::openai::{is_usage_only_chunk, may_carry_usage, usage_of, Usage};
 use super::settle::Pending;
 use super::Proxy;
 use crate::state::AppState;
@@ -91,7 +91,7 @@ async fn relay(
         };
         let mut forward = true;
         // Only the chunks that can carry usage are parsed; the rest pass as they came.
-        if event.data.contains("\"usage\"") {
+        if may_carry_usage(&event.data) {
             if let Ok(chunk) = serde_json::from_str::<serde_json::Value>(&event.data) {
                 if let Some(u) = usage_of(&chunk) {
                     usage = Some(u);

@@ -17,7 +17,7 @@ use crate::limits::LimitKind;
 use crate::state::AppState;
 use crate::usage::report::MAX_ID_CHARS;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -37,7 +37,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(completions))
         .routes(routes!(embeddings))
         .routes(routes!(models))
-        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
 }
 
 /// The answers every proxied call may get from the proxy itself (an upstream's own error
@@ -57,6 +56,9 @@ enum ProxyAnswers {
     /// No upstream serves the model (`model_not_found`).
     #[response(status = 404)]
     NoUpstream(ErrorBody),
+    /// The body is larger than the proxy reads (32 MB).
+    #[response(status = 413)]
+    TooLarge(ErrorBody),
     /// Refused: `rate_limit_exceeded` (a token limit) or `insufficient_quota` (a budget), with
     /// `Retry-After`.
     #[response(status = 429)]
@@ -129,24 +131,24 @@ impl IntoResponse for ProxyError {
 #[utoipa::path(post, path = "/v1/chat/completions", tag = "proxy",
     request_body(content = Object, description = "An OpenAI chat completion request, passed through"),
     security(("agent_key" = [])), responses(ProxyAnswers))]
-async fn chat_completions(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    proxied(state, Endpoint::ChatCompletions, headers, body).await.unwrap_or_else(IntoResponse::into_response)
+async fn chat_completions(State(state): State<AppState>, request: Request) -> Response {
+    proxied(state, Endpoint::ChatCompletions, request).await.unwrap_or_else(IntoResponse::into_response)
 }
 
 /// OpenAI's legacy completions, admitted, forwarded and settled.
 #[utoipa::path(post, path = "/v1/completions", tag = "proxy",
     request_body(content = Object, description = "An OpenAI completion request, passed through"),
     security(("agent_key" = [])), responses(ProxyAnswers))]
-async fn completions(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    proxied(state, Endpoint::Completions, headers, body).await.unwrap_or_else(IntoResponse::into_response)
+async fn completions(State(state): State<AppState>, request: Request) -> Response {
+    proxied(state, Endpoint::Completions, request).await.unwrap_or_else(IntoResponse::into_response)
 }
 
 /// OpenAI's embeddings, admitted on the input's tokens, forwarded and settled.
 #[utoipa::path(post, path = "/v1/embeddings", tag = "proxy",
     request_body(content = Object, description = "An OpenAI embeddings request, passed through"),
     security(("agent_key" = [])), responses(ProxyAnswers))]
-async fn embeddings(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    proxied(state, Endpoint::Embeddings, headers, body).await.unwrap_or_else(IntoResponse::into_response)
+async fn embeddings(State(state): State<AppState>, request: Request) -> Response {
+    proxied(state, Endpoint::Embeddings, request).await.unwrap_or_else(IntoResponse::into_response)
 }
 
 async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Principal, ProxyError> {
@@ -201,8 +203,15 @@ fn refusal(agent: &Principal, user_id: Option<&str>, a: &crate::enforce::Admissi
     e
 }
 
-async fn proxied(state: AppState, endpoint: Endpoint, headers: HeaderMap, raw: Bytes) -> Result<Response, ProxyError> {
+async fn proxied(state: AppState, endpoint: Endpoint, request: Request) -> Result<Response, ProxyError> {
+    let (parts, body) = request.into_parts();
+    let headers = parts.headers;
+    // The key first: a stranger's body is never read.
     let agent = authenticate(&state, &headers).await?;
+    let raw = axum::body::to_bytes(body, MAX_BODY_BYTES).await.map_err(|_| {
+        let message = format!("The request body must be at most {} MB", MAX_BODY_BYTES / (1024 * 1024));
+        ProxyError::new(StatusCode::PAYLOAD_TOO_LARGE, "invalid_request_error", None, Some("body"), message)
+    })?;
     let mut body: Value = serde_json::from_slice(&raw)
         .map_err(|e| ProxyError::invalid("body", format!("The request body is not valid JSON: {e}")))?;
     let asked = read_request(endpoint, &headers, &body)?;
