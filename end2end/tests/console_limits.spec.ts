@@ -134,7 +134,7 @@ test.describe("limits in the console @nojs", () => {
   });
 });
 
-test("the edit drawer changes a tenant's limit and mode from the Usage Limits list", async ({ page, request }) => {
+test("the edit drawer changes a tenant's limit, budget and mode from the Usage Limits list", async ({ page, request }) => {
   await signIn(page, SYSTEM_ADMIN);
   const tenantId = uniqueTenantId("drawer");
   const key: string = (await serverFn(page, "deploy_agent", { agent_name: "bot", tenant_id: tenantId, token_limit: "1000" })).api_key;
@@ -151,9 +151,16 @@ test("the edit drawer changes a tenant's limit and mode from the Usage Limits li
   await drawer.getByRole("combobox", { name: "Enforcement mode" }).selectOption("monitor");
   await drawer.getByRole("button", { name: "Save mode" }).click();
   await expect(drawer.getByRole("status")).toContainText("Saved.");
+  const budget = drawer.getByRole("textbox", { name: "Max budget (USD)" });
+  await budget.fill("2.555");
+  await expect(drawer.getByRole("button", { name: "Save budget" })).toBeDisabled();
+  await budget.fill("250");
+  await drawer.getByRole("button", { name: "Save budget" }).click();
+  await expect(drawer.getByRole("status")).toContainText("Saved.");
   const row = page.getByRole("table", { name: "Usage limits" }).getByRole("row").filter({ hasText: tenantId });
   await expect(row).toContainText("40");
   await expect(row).toContainText("Monitor");
+  await expect(row).toContainText("$250.00");
   const status = await request.get("/api/agent/usage/status", { headers: { Authorization: `Bearer ${key}` } });
   const body = await status.json();
   expect([body.token_limit, body.mode]).toEqual([40, "monitor"]);

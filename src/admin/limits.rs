@@ -1,11 +1,13 @@
 //! The Admin tab's "Usage Limits" (`/admin?tab=limits`, system admins): every tenant with its token limit, budget,
 //! Usage %, mode and number of user overrides, searched, sorted and paged on the server (the
 //! usage table's query, so it stays fast at 10,000 tenants), and an edit drawer for a tenant's
-//! limit and mode. Budgets are edited on the tenant's budget page, linked from the drawer.
+//! limit, max budget and mode (the budget's thresholds and period are on its budget page).
 
 use super::AdminTabs;
 use crate::auth::pages::use_me;
 use crate::auth::CurrentUser;
+use crate::budgets::server_fns::SaveBudget;
+use crate::budgets::{BudgetConfig, BudgetForm};
 use crate::error::{sentence, AppError};
 use crate::format::{format_count, format_usd};
 use crate::limits::server_fns::{ClearTokenLimit, SetEnforcementMode, SetTokenLimit};
@@ -36,6 +38,7 @@ pub fn UsageLimitsPage() -> impl IntoView {
         set_limit: ServerAction::new(),
         clear_limit: ServerAction::new(),
         set_mode: ServerAction::new(),
+        save_budget: ServerAction::new(),
     };
     let rows = Resource::new(move || (query.get(), actions.version()), |(query, ..)| list_usage(query));
     let editing = RwSignal::new(None::<UsageRow>);
@@ -146,11 +149,17 @@ struct DrawerActions {
     set_limit: ServerAction<SetTokenLimit>,
     clear_limit: ServerAction<ClearTokenLimit>,
     set_mode: ServerAction<SetEnforcementMode>,
+    save_budget: ServerAction<SaveBudget>,
 }
 
 impl DrawerActions {
-    fn version(&self) -> (usize, usize, usize) {
-        (self.set_limit.version().get(), self.clear_limit.version().get(), self.set_mode.version().get())
+    fn version(&self) -> (usize, usize, usize, usize) {
+        (
+            self.set_limit.version().get(),
+            self.clear_limit.version().get(),
+            self.set_mode.version().get(),
+            self.save_budget.version().get(),
+        )
     }
 }
 
@@ -161,11 +170,14 @@ fn EditDrawer(editing: RwSignal<Option<UsageRow>>, actions: DrawerActions) -> im
     let open = RwSignal::new(false);
     let limit_text = RwSignal::new(String::new());
     let mode_value = RwSignal::new(String::new());
+    // The budget's other settings stay as they are (or the defaults); the budget page has them all.
+    let budget_form = RwSignal::new(BudgetForm::of(None));
     let tenant = move || editing.with(|e| e.as_ref().map(|r| r.tenant_id.clone()).unwrap_or_default());
     Effect::new(move |_| {
         if let Some(row) = editing.get() {
             limit_text.set(row.token_limit.map(|l| l.to_string()).unwrap_or_default());
             mode_value.set(row.mode.map_or("default", EnforcementMode::as_str).to_owned());
+            budget_form.set(BudgetForm::of(row.budget.as_ref()));
             open.set(true);
         }
     });
@@ -174,19 +186,29 @@ fn EditDrawer(editing: RwSignal<Option<UsageRow>>, actions: DrawerActions) -> im
             editing.set(None);
         }
     });
-    let DrawerActions { set_limit, clear_limit, set_mode } = actions;
+    let DrawerActions { set_limit, clear_limit, set_mode, save_budget } = actions;
+    let budget_error = move || {
+        budget_form
+            .with(|f| BudgetConfig::parse(f).err().and_then(|e| e.into_iter().next()).map(|e| sentence(&e.message)))
+    };
     let typed_error = move || {
         let t = limit_text.get();
         (!t.is_empty()).then(|| TokenLimit::parse(&t).err().map(|e| sentence(&e.message))).flatten()
     };
-    let pending =
-        Signal::derive(move || set_limit.pending().get() || clear_limit.pending().get() || set_mode.pending().get());
+    let pending = Signal::derive(move || {
+        set_limit.pending().get()
+            || clear_limit.pending().get()
+            || set_mode.pending().get()
+            || save_budget.pending().get()
+    });
     let outcome = Signal::derive(move || {
         let results = [set_limit.value().get(), clear_limit.value().get(), set_mode.value().get()];
-        if let Some(e) = results.iter().flatten().find_map(|r| r.as_ref().err()) {
+        let budget = save_budget.value().get().map(|r| r.map(|_| ()));
+        let all: Vec<Result<(), AppError>> = results.into_iter().flatten().chain(budget).collect();
+        if let Some(e) = all.iter().find_map(|r| r.as_ref().err()) {
             return Some(Err(e.to_string()));
         }
-        results.iter().flatten().next().map(|_| Ok("Saved.".to_owned()))
+        all.first().map(|_| Ok("Saved.".to_owned()))
     });
     let save_limit = move |ev: SubmitEvent| {
         ev.prevent_default();
@@ -200,6 +222,19 @@ fn EditDrawer(editing: RwSignal<Option<UsageRow>>, actions: DrawerActions) -> im
     let save_mode = move |ev: SubmitEvent| {
         ev.prevent_default();
         set_mode.dispatch(SetEnforcementMode { tenant_id: tenant(), mode: mode_value.get_untracked() });
+    };
+    let save_max_budget = move |ev: SubmitEvent| {
+        ev.prevent_default();
+        let form = budget_form.get_untracked();
+        if BudgetConfig::parse(&form).is_ok() {
+            save_budget.dispatch(SaveBudget {
+                tenant_id: tenant(),
+                max_budget: form.max_budget,
+                alert_threshold: form.alert_threshold,
+                grace_threshold: form.grace_threshold,
+                budget_duration: form.budget_duration,
+            });
+        }
     };
     let options = std::iter::once(("default", "The server's default"))
         .chain(EnforcementMode::ALL.into_iter().map(|m| (m.as_str(), m.label())))
@@ -216,6 +251,18 @@ fn EditDrawer(editing: RwSignal<Option<UsageRow>>, actions: DrawerActions) -> im
                 <p class="hint">"Empty: No Limit."</p>
                 <button type="submit" class="primary" disabled=move || pending.get() || typed_error().is_some()>"Save limit"</button>
             </form>
+            <form class="form" on:submit=save_max_budget novalidate aria-label="Budget">
+                <Field label="Max budget (USD)" id="drawer-max-budget" error=Signal::derive(budget_error)>
+                    <input id="drawer-max-budget" inputmode="decimal" autocomplete="off"
+                        prop:value=move || budget_form.with(|f| f.max_budget.clone())
+                        on:input=move |ev| budget_form.update(|f| f.max_budget = event_target_value(&ev))/>
+                </Field>
+                <p class="hint">{move || budget_form.with(|f| format!(
+                    "Alerts at {}%, blocks at {}%, every {}: change them on the budget page.",
+                    f.alert_threshold, f.grace_threshold, f.budget_duration
+                ))}</p>
+                <button type="submit" class="primary" disabled=move || pending.get() || budget_error().is_some()>"Save budget"</button>
+            </form>
             <form class="form" on:submit=save_mode aria-label="Enforcement mode">
                 <div class="field">
                     <label for="drawer-mode">"Enforcement mode"</label>
@@ -226,7 +273,7 @@ fn EditDrawer(editing: RwSignal<Option<UsageRow>>, actions: DrawerActions) -> im
                 <button type="submit" class="primary" disabled=move || pending.get()>"Save mode"</button>
             </form>
             <p>
-                <A href=move || format!("/tenants/{}/budget", tenant())>"Edit budget"</A>
+                <A href=move || format!("/tenants/{}/budget", tenant())>"Budget page"</A>
                 " · "
                 <A href=move || format!("/tenants/{}", tenant())>"User overrides"</A>
             </p>
