@@ -101,7 +101,8 @@ async fn standin() -> (String, Seen) {
         axum::Json(json!({"object": "list", "data": [{"id": "gpt-4o", "object": "model", "owned_by": "standin"}]}))
     };
     let app = axum::Router::new()
-        .route("/v1/chat/completions", axum::routing::post(chat))
+        .route("/v1/chat/completions", axum::routing::post(chat.clone()))
+        .route("/v1/completions", axum::routing::post(chat))
         .route("/v1/embeddings", axum::routing::post(embeddings))
         .route("/v1/models", axum::routing::get(models));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -195,7 +196,10 @@ async fn a_plain_call_is_forwarded_with_the_upstreams_key_and_settled_exactly() 
             assert_eq!(events(&app, "px-plain").await, [(120, 30, gpt_4o_micros(120, 30), Some("ann".into()))]);
             let status = app.status(&key).await;
             assert_eq!((status["used_tokens"].clone(), status["reserved_tokens"].clone()), (150.into(), 0.into()));
-            // Embeddings and the model list go through too.
+            // Legacy completions, embeddings and the model list go through too.
+            let body = json!({"model": "gpt-3.5-turbo-instruct", "prompt": "Say hello", "max_tokens": 5, "standin": {"usage": [3, 5]}});
+            let res = post(&app, &key, "/v1/completions", body).await;
+            assert_eq!(res.status(), 200);
             let res = post(
                 &app,
                 &key,
@@ -204,7 +208,9 @@ async fn a_plain_call_is_forwarded_with_the_upstreams_key_and_settled_exactly() 
             )
             .await;
             assert_eq!(res.status(), 200);
-            assert_eq!(wait_for_events(&app, "px-plain", 2).await.len(), 2);
+            assert_eq!(wait_for_events(&app, "px-plain", 3).await.len(), 3);
+            let status = app.status(&key).await;
+            assert_eq!((status["used_tokens"].clone(), status["reserved_tokens"].clone()), (165.into(), 0.into()));
             let res = app.client.get(app.url("/v1/models")).bearer_auth(&key).send().await.expect("send");
             let list: Value = res.json().await.expect("json");
             assert_eq!(list["data"][0]["id"], "gpt-4o");
