@@ -56,6 +56,17 @@ struct Inner {
     config: ProxyConfig,
     client: reqwest::Client,
     drains: Arc<Semaphore>,
+    /// Settlements started and not yet handed to the gate's writer: shutdown waits for them.
+    settling: tokio::sync::watch::Sender<usize>,
+}
+
+/// Held while a settlement runs in the background; dropping it counts it done.
+pub(crate) struct Settling(tokio::sync::watch::Sender<usize>);
+
+impl Drop for Settling {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n = n.saturating_sub(1));
+    }
 }
 
 impl Proxy {
@@ -66,7 +77,23 @@ impl Proxy {
             .build()
             .map_err(|e| e.to_string())?;
         let drains = Arc::new(Semaphore::new(config.max_drains));
-        Ok(Self(Arc::new(Inner { config, client, drains })))
+        let (settling, _) = tokio::sync::watch::channel(0);
+        Ok(Self(Arc::new(Inner { config, client, drains, settling })))
+    }
+
+    /// Counts a settlement that will run in the background until the guard is dropped.
+    pub(crate) fn settling(&self) -> Settling {
+        self.0.settling.send_modify(|n| *n += 1);
+        Settling(self.0.settling.clone())
+    }
+
+    /// Waits (at most `limit`) until every background settlement has reached the gate, so a
+    /// shutdown loses no usage of calls already answered; answers how many did not.
+    pub async fn finish_settlements(&self, limit: Duration) -> usize {
+        let mut count = self.0.settling.subscribe();
+        let _ = tokio::time::timeout(limit, count.wait_for(|n| *n == 0)).await;
+        let left = *count.borrow();
+        left
     }
 
     pub fn config(&self) -> &ProxyConfig {

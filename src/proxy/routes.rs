@@ -350,8 +350,14 @@ async fn forward(
         Err(e) => return Err(upstream_failed(&state, pending, &upstream.name, label, e).await),
     };
     let usage = serde_json::from_slice::<Value>(&bytes).ok().as_ref().and_then(usage_of);
-    let settled = pending.settle(&state, usage).await;
-    crate::metrics::proxy_settled(settled.as_str());
+    // The answer goes out now; the usage is recorded behind it. Admission stays exact: the
+    // call's reservation holds until the writer commits the usage and settles it together.
+    let guard = proxy.settling();
+    tokio::spawn(async move {
+        let settled = pending.settle(&state, usage).await;
+        crate::metrics::proxy_settled(settled.as_str());
+        drop(guard);
+    });
     Ok(head.body(axum::body::Body::from(bytes)).unwrap_or_else(|_| StatusCode::BAD_GATEWAY.into_response()))
 }
 

@@ -154,6 +154,7 @@ pub async fn serve(db: Db, args: ServeArgs) -> anyhow::Result<()> {
         max_drains: args.proxy_max_drains,
     })
     .map_err(anyhow::Error::msg)?;
+    let settlements = proxy.clone();
     let state = AppState::new(AppParts {
         leptos_options,
         db: db.clone(),
@@ -174,8 +175,14 @@ pub async fn serve(db: Db, args: ServeArgs) -> anyhow::Result<()> {
     println!("Tollgate listening on http://{}", args.addr);
     let app = super::routes::router(state).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
-    // The router (and with it the last gate handle) is gone: the writer drains its queue and
-    // stops, and every accepted report is committed.
+    // Proxied calls already answered hand their usage to the writer first (streams still
+    // draining get a bounded wait), then the router (and with it the last gate handle) is
+    // gone: the writer drains its queue and stops, and every accepted report is committed.
+    let unsettled = settlements.finish_settlements(std::time::Duration::from_secs(30)).await;
+    if unsettled > 0 {
+        tracing::error!(unsettled, "proxied calls not settled at shutdown: their usage is not recorded");
+    }
+    drop(settlements);
     sessions.abort();
     if let Some(alerts) = alerts {
         alerts.abort();

@@ -193,7 +193,9 @@ async fn a_plain_call_is_forwarded_with_the_upstreams_key_and_settled_exactly() 
             // The upstream got the body as sent (unknown fields too) and its own key.
             let (auth, received) = seen.lock().expect("lock").pop().expect("forwarded");
             assert_eq!((auth.as_str(), &received), ("Bearer upstream-key", &body));
-            assert_eq!(events(&app, "px-plain").await, [(120, 30, gpt_4o_micros(120, 30), Some("ann".into()))]);
+            // Recorded behind the answer.
+            let recorded = wait_for_events(&app, "px-plain", 1).await;
+            assert_eq!(recorded, [(120, 30, gpt_4o_micros(120, 30), Some("ann".into()))]);
             let status = app.status(&key).await;
             assert_eq!((status["used_tokens"].clone(), status["reserved_tokens"].clone()), (150.into(), 0.into()));
             // Legacy completions, embeddings and the model list go through too.

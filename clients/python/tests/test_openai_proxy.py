@@ -40,7 +40,8 @@ def test_a_plain_call(server: Server) -> None:
     assert answer.usage.total_tokens == 150
     auth, body = server.standin.requests()[-1]
     assert auth == "Bearer upstream-key" and body["user"] == "ann"
-    assert settled(server, key, 150, gpt_4o_usd(120, 30))
+    # Recorded right behind the answer.
+    assert wait_until(lambda: settled(server, key, 150, gpt_4o_usd(120, 30)))
 
 
 @pytest.mark.parametrize("include_usage", [False, True])
@@ -78,7 +79,7 @@ def test_refused_at_the_budget_block_amount(server: Server) -> None:
     assert (refused.value.body["type"], refused.value.body["code"]) == ("insufficient_quota", "budget_exceeded")
     # A call that fits is forwarded, and the spend is the stand-in's usage, priced.
     sdk(server, key).chat.completions.create(model="gpt-4o", messages=MESSAGES, max_tokens=100, extra_body={"standin": {"usage": [20, 40]}})
-    assert settled(server, key, 60, gpt_4o_usd(20, 40))
+    assert wait_until(lambda: settled(server, key, 60, gpt_4o_usd(20, 40)))
 
 
 def test_upstream_errors_and_timeouts_are_not_charged(server: Server) -> None:
