@@ -50,11 +50,18 @@ struct Args {
     /// Client threads (the stand-in upstream runs on the same runtime).
     #[arg(long, default_value_t = 2)]
     client_threads: usize,
+    /// The request's model: an OpenAI model is counted with its tokenizer, others by the
+    /// 4-characters heuristic (compare the two to see the tokenizer's cost).
+    #[arg(long, default_value = "gpt-4o-mini")]
+    model: String,
 }
 
 /// The request both targets get: a short chat with a small output cap.
-const REQUEST: &str =
-    r#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say hello in five words."}],"max_tokens":32}"#;
+fn request(model: &str) -> String {
+    format!(
+        r#"{{"model":"{model}","messages":[{{"role":"user","content":"Say hello in five words."}}],"max_tokens":32}}"#
+    )
+}
 
 /// The stand-in's answer, as an upstream would send it.
 const ANSWER: &str = r#"{"id":"chatcmpl-bench","object":"chat.completion","created":1700000000,"model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"Hello there, how are you?"},"finish_reason":"stop"}],"usage":{"prompt_tokens":14,"completion_tokens":7,"total_tokens":21}}"#;
@@ -114,6 +121,7 @@ struct Target {
     addr: SocketAddr,
     path: &'static str,
     key: String,
+    body: String,
 }
 
 struct Measured {
@@ -153,7 +161,7 @@ async fn fixed_rate(target: &Target, rate: u64, args: &Args) -> Result<Measured,
             loop {
                 let scheduled = { rx.lock().await.recv().await };
                 let Some(scheduled) = scheduled else { break };
-                let status = conn.send(post(target.path, &target.key, REQUEST.to_owned())).await;
+                let status = conn.send(post(target.path, &target.key, target.body.clone())).await;
                 let measured = scheduled >= start + warmup;
                 match status {
                     Ok(200) if measured => {
@@ -209,7 +217,7 @@ async fn throughput(target: &Target, args: &Args) -> Result<Measured, String> {
             while start.elapsed() < warmup + measured {
                 let in_warmup = start.elapsed() < warmup;
                 let sent = Instant::now();
-                match conn.send(post(target.path, &target.key, REQUEST.to_owned())).await {
+                match conn.send(post(target.path, &target.key, target.body.clone())).await {
                     Ok(200) if !in_warmup => {
                         ok += 1;
                         hist.saturating_record(sent.elapsed().as_micros() as u64);
@@ -263,10 +271,18 @@ async fn run(args: Args) -> Result<(), String> {
         .spawn()
         .map_err(|e| format!("cannot start {}: {e} (build it with `make build`)", args.server.display()))?;
     wait_until_up(addr).await?;
-    let direct = Target { name: "direct", addr: standin, path: "/v1/chat/completions", key: "sk-bench".into() };
-    let proxied = Target { name: "proxied", addr, path: "/v1/chat/completions", key };
+    let body = request(&args.model);
+    let direct = Target {
+        name: "direct",
+        addr: standin,
+        path: "/v1/chat/completions",
+        key: "sk-bench".into(),
+        body: body.clone(),
+    };
+    let proxied = Target { name: "proxied", addr, path: "/v1/chat/completions", key, body };
     println!(
-        "tollgate proxybench: backend {}, {} s per measurement, pool of {} connections, {} client threads, {} cores",
+        "tollgate proxybench: model {}, backend {}, {} s per measurement, pool of {} connections, {} client threads, {} cores",
+        args.model,
         args.backend,
         args.seconds,
         args.connections,
