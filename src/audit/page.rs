@@ -93,7 +93,6 @@ pub fn AuditLog(
 ) -> impl IntoView {
     use super::server_fns::list_audit;
     use super::AuditAction;
-    use leptos_router::components::{Form, A};
     use leptos_router::hooks::{use_location, use_query_map};
 
     let query = use_query_map();
@@ -118,7 +117,9 @@ pub fn AuditLog(
         (any, each)
     };
     let filter_form = view! {
-        <Form method="GET" action=move || path.get() attr:class="inline-form" attr:aria-label="Filter the audit log">
+        // A plain GET form and plain links: each filter or page is a page load the server
+        // renders, the same with JavaScript on or off.
+        <form method="get" action=move || path.get() class="inline-form" aria-label="Filter the audit log">
             <div class="field">
                 <label for="audit-action">"Action"</label>
                 <select id="audit-action" name="audit_action">{action_options}</select>
@@ -134,8 +135,8 @@ pub fn AuditLog(
                 </div>
             })}
             <button type="submit" class="secondary">"Filter"</button>
-            {move || (!filters.with(Filters::is_empty)).then(|| view! { <A href=move || path.get()>"Clear filters"</A> })}
-        </Form>
+            {move || (!filters.with(Filters::is_empty)).then(|| view! { <a href=move || path.get() rel="external">"Clear filters"</a> })}
+        </form>
     };
     view! {
         {filter_form}
@@ -157,8 +158,8 @@ pub fn AuditLog(
                             view! {
                                 {entries}
                                 <p class="pager">
-                                    {newest.map(|href| view! { <A href=href>"Newest changes"</A> })}
-                                    {older.map(|href| view! { <A href=href>"Older changes"</A> })}
+                                    {newest.map(|href| view! { <a href=href rel="external">"Newest changes"</a> })}
+                                    {older.map(|href| view! { <a href=href rel="external">"Older changes"</a> })}
                                 </p>
                             }
                             .into_any()
