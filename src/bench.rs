@@ -116,3 +116,34 @@ pub fn post(path: &str, key: &str, body: String) -> Request<Full<Bytes>> {
         .body(Full::new(Bytes::from(body)))
         .unwrap_or_default()
 }
+
+/// Creates tenant `id` with a token limit (and, with `budget`, a USD budget) no run reaches,
+/// and one agent; answers its key.
+pub async fn bench_tenant(
+    db: &crate::db::Db,
+    id: &crate::tenants::TenantId,
+    actor: &str,
+    budget: bool,
+) -> Result<String, String> {
+    use crate::budgets::{BudgetConfig, BudgetDuration};
+    let tenant = crate::tenants::store::NewTenant {
+        id: id.clone(),
+        display_name: format!("Bench {id}"),
+        token_limit: Some(crate::limits::TokenLimit::new(1 << 50).map_err(|e| e.to_string())?),
+    };
+    let agent =
+        crate::agents::store::deploy(db, tenant, actor.into(), actor, now_ms()).await.map_err(|e| e.to_string())?;
+    if budget {
+        let config = BudgetConfig {
+            max_budget_micros: 1_000_000_000 * 1_000_000,
+            alert_threshold_pct: 80,
+            grace_threshold_pct: 110,
+            budget_duration: BudgetDuration::Days30,
+        };
+        let mut conn = db.pool.acquire().await.map_err(|e| e.to_string())?;
+        crate::tenants::store::set_budget(&mut conn, id, Some(&config), actor, now_ms())
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(agent.api_key)
+}

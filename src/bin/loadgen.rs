@@ -36,11 +36,9 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tollgate::bench::{free_port, get, now_ms, post, wait_until_up, BenchDb, Connection};
-use tollgate::budgets::{BudgetConfig, BudgetDuration};
+use tollgate::bench::{bench_tenant, free_port, get, now_ms, post, wait_until_up, BenchDb, Connection};
 use tollgate::db::{Db, DbOptions};
 use tollgate::limits::TokenLimit;
-use tollgate::tenants::store::NewTenant;
 use tollgate::tenants::TenantId;
 
 #[derive(Debug, Parser)]
@@ -108,26 +106,7 @@ async fn create_agents(url: &str, n: usize, budget: bool, users: bool) -> Result
     let prefix = if budget { "bench-budget" } else { "bench" };
     for i in 0..n {
         let id = TenantId::parse(&format!("{prefix}-{i}")).map_err(|e| e.to_string())?;
-        let tenant = NewTenant {
-            id: id.clone(),
-            display_name: format!("Bench {i}"),
-            token_limit: Some(TokenLimit::new(1 << 50).map_err(|e| e.to_string())?),
-        };
-        let agent = tollgate::agents::store::deploy(&db, tenant, "loadgen".into(), "loadgen", now_ms())
-            .await
-            .map_err(|e| e.to_string())?;
-        if budget {
-            let config = BudgetConfig {
-                max_budget_micros: 1_000_000_000 * 1_000_000,
-                alert_threshold_pct: 80,
-                grace_threshold_pct: 110,
-                budget_duration: BudgetDuration::Days30,
-            };
-            let mut conn = db.pool.acquire().await.map_err(|e| e.to_string())?;
-            tollgate::tenants::store::set_budget(&mut conn, &id, Some(&config), "loadgen", now_ms())
-                .await
-                .map_err(|e| e.to_string())?;
-        }
+        let key = bench_tenant(&db, &id, "loadgen", budget).await?;
         if users {
             let mut conn = db.pool.acquire().await.map_err(|e| e.to_string())?;
             let limit = TokenLimit::new(1 << 50).map_err(|e| e.to_string())?;
@@ -145,7 +124,7 @@ async fn create_agents(url: &str, n: usize, budget: bool, users: bool) -> Result
                 .map_err(|e| e.to_string())?;
             }
         }
-        keys.push(agent.api_key);
+        keys.push(key);
     }
     db.pool.close().await;
     Ok(keys)

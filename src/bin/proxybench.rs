@@ -20,11 +20,8 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tollgate::bench::{free_port, now_ms, post, wait_until_up, BenchDb, Connection};
-use tollgate::budgets::{BudgetConfig, BudgetDuration};
+use tollgate::bench::{bench_tenant, free_port, post, wait_until_up, BenchDb, Connection};
 use tollgate::db::{Db, DbOptions};
-use tollgate::limits::TokenLimit;
-use tollgate::tenants::store::NewTenant;
 use tollgate::tenants::TenantId;
 
 #[derive(Debug, Parser)]
@@ -91,27 +88,9 @@ async fn start_standin() -> Result<SocketAddr, String> {
 async fn create_agent(url: &str) -> Result<String, String> {
     let db = Db::connect(&DbOptions::new(url)).await.map_err(|e| e.to_string())?;
     let id = TenantId::parse("proxy-bench").map_err(|e| e.to_string())?;
-    let tenant = NewTenant {
-        id: id.clone(),
-        display_name: "Proxy bench".into(),
-        token_limit: Some(TokenLimit::new(1 << 50).map_err(|e| e.to_string())?),
-    };
-    let agent = tollgate::agents::store::deploy(&db, tenant, "proxybench".into(), "proxybench", now_ms())
-        .await
-        .map_err(|e| e.to_string())?;
-    let budget = BudgetConfig {
-        max_budget_micros: 1_000_000_000 * 1_000_000,
-        alert_threshold_pct: 80,
-        grace_threshold_pct: 110,
-        budget_duration: BudgetDuration::Days30,
-    };
-    let mut conn = db.pool.acquire().await.map_err(|e| e.to_string())?;
-    tollgate::tenants::store::set_budget(&mut conn, &id, Some(&budget), "proxybench", now_ms())
-        .await
-        .map_err(|e| e.to_string())?;
-    drop(conn);
+    let key = bench_tenant(&db, &id, "proxybench", true).await?;
     db.pool.close().await;
-    Ok(agent.api_key)
+    Ok(key)
 }
 
 /// Where requests go: the stand-in itself, or the proxy in front of it.
@@ -143,6 +122,58 @@ fn histogram() -> Result<Histogram<u64>, String> {
     Histogram::new_with_bounds(1, 60_000_000, 3).map_err(|e| e.to_string())
 }
 
+/// One keep-alive connection to a target and what it measured.
+struct Worker {
+    target: Target,
+    conn: Connection,
+    hist: Histogram<u64>,
+    ok: u64,
+    errors: u64,
+}
+
+impl Worker {
+    async fn open(target: Target) -> Result<Self, String> {
+        let conn = Connection::open(target.addr).await?;
+        Ok(Self { target, conn, hist: histogram()?, ok: 0, errors: 0 })
+    }
+
+    /// One request; when `measured`, its latency counts from `since` (its scheduled instant,
+    /// or when it was sent).
+    async fn call(&mut self, since: Instant, measured: bool) -> Result<(), String> {
+        let t = &self.target;
+        match self.conn.send(post(t.path, &t.key, t.body.clone())).await {
+            Ok(200) if measured => {
+                self.ok += 1;
+                self.hist.saturating_record(since.elapsed().as_micros() as u64);
+            }
+            Ok(200) => {}
+            Ok(_) => self.errors += 1,
+            Err(_) => {
+                self.errors += 1;
+                self.conn = Connection::open(t.addr).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The workers' figures, summed.
+async fn collect(
+    target: &Target,
+    rate: Option<u64>,
+    seconds: u64,
+    workers: Vec<tokio::task::JoinHandle<Result<Worker, String>>>,
+) -> Result<Measured, String> {
+    let mut m =
+        Measured { target: target.name, rate, ok: 0, errors: 0, seconds: seconds as f64, latency_us: histogram()? };
+    for w in workers {
+        let w = w.await.map_err(|e| e.to_string())??;
+        m.latency_us.add(w.hist).map_err(|e| e.to_string())?;
+        (m.ok, m.errors) = (m.ok + w.ok, m.errors + w.errors);
+    }
+    Ok(m)
+}
+
 /// Sends `rate` requests a second for the warm-up and `seconds`, each at its scheduled instant
 /// on the first free connection of the pool; latency counts from the scheduled instant.
 async fn fixed_rate(target: &Target, rate: u64, args: &Args) -> Result<Measured, String> {
@@ -150,33 +181,21 @@ async fn fixed_rate(target: &Target, rate: u64, args: &Args) -> Result<Measured,
     let warmup = Duration::from_secs(1);
     let total = ((warmup + Duration::from_secs(args.seconds)).as_nanos() / interval.as_nanos()) as u64;
     let (tx, rx) = tokio::sync::mpsc::channel::<Instant>(args.connections * 4);
+    // The pool's shared queue: an idle worker holds the lock while it waits for the next
+    // instant, so each instant goes to exactly one free connection.
     let rx = Arc::new(tokio::sync::Mutex::new(rx));
     let start = Instant::now() + Duration::from_millis(50);
     let mut workers = Vec::new();
     for _ in 0..args.connections {
         let (rx, target) = (rx.clone(), target.clone());
         workers.push(tokio::spawn(async move {
-            let mut conn = Connection::open(target.addr).await?;
-            let (mut hist, mut ok, mut errors) = (histogram()?, 0u64, 0u64);
+            let mut worker = Worker::open(target).await?;
             loop {
                 let scheduled = { rx.lock().await.recv().await };
                 let Some(scheduled) = scheduled else { break };
-                let status = conn.send(post(target.path, &target.key, target.body.clone())).await;
-                let measured = scheduled >= start + warmup;
-                match status {
-                    Ok(200) if measured => {
-                        ok += 1;
-                        hist.saturating_record(scheduled.elapsed().as_micros() as u64);
-                    }
-                    Ok(200) => {}
-                    Ok(_) => errors += 1,
-                    Err(_) => {
-                        errors += 1;
-                        conn = Connection::open(target.addr).await?;
-                    }
-                }
+                worker.call(scheduled, scheduled >= start + warmup).await?;
             }
-            Ok::<_, String>((hist, ok, errors))
+            Ok(worker)
         }));
     }
     for i in 0..total {
@@ -187,20 +206,7 @@ async fn fixed_rate(target: &Target, rate: u64, args: &Args) -> Result<Measured,
         }
     }
     drop(tx);
-    let mut m = Measured {
-        target: target.name,
-        rate: Some(rate),
-        ok: 0,
-        errors: 0,
-        seconds: args.seconds as f64,
-        latency_us: histogram()?,
-    };
-    for w in workers {
-        let (hist, ok, errors) = w.await.map_err(|e| e.to_string())??;
-        m.latency_us.add(hist).map_err(|e| e.to_string())?;
-        (m.ok, m.errors) = (m.ok + ok, m.errors + errors);
-    }
-    Ok(m)
+    collect(target, Some(rate), args.seconds, workers).await
 }
 
 /// `connections` connections back to back for `seconds` (after one second of warm-up).
@@ -208,45 +214,19 @@ async fn throughput(target: &Target, args: &Args) -> Result<Measured, String> {
     let warmup = Duration::from_secs(1);
     let measured = Duration::from_secs(args.seconds);
     let start = Instant::now();
-    let mut tasks = Vec::new();
+    let mut workers = Vec::new();
     for _ in 0..args.connections {
         let target = target.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut conn = Connection::open(target.addr).await?;
-            let (mut hist, mut ok, mut errors) = (histogram()?, 0u64, 0u64);
+        workers.push(tokio::spawn(async move {
+            let mut worker = Worker::open(target).await?;
             while start.elapsed() < warmup + measured {
                 let in_warmup = start.elapsed() < warmup;
-                let sent = Instant::now();
-                match conn.send(post(target.path, &target.key, target.body.clone())).await {
-                    Ok(200) if !in_warmup => {
-                        ok += 1;
-                        hist.saturating_record(sent.elapsed().as_micros() as u64);
-                    }
-                    Ok(200) => {}
-                    Ok(_) => errors += 1,
-                    Err(_) => {
-                        errors += 1;
-                        conn = Connection::open(target.addr).await?;
-                    }
-                }
+                worker.call(Instant::now(), !in_warmup).await?;
             }
-            Ok::<_, String>((hist, ok, errors))
+            Ok(worker)
         }));
     }
-    let mut m = Measured {
-        target: target.name,
-        rate: None,
-        ok: 0,
-        errors: 0,
-        seconds: measured.as_secs_f64(),
-        latency_us: histogram()?,
-    };
-    for t in tasks {
-        let (hist, ok, errors) = t.await.map_err(|e| e.to_string())??;
-        m.latency_us.add(hist).map_err(|e| e.to_string())?;
-        (m.ok, m.errors) = (m.ok + ok, m.errors + errors);
-    }
-    Ok(m)
+    collect(target, None, args.seconds, workers).await
 }
 
 async fn run(args: Args) -> Result<(), String> {

@@ -278,12 +278,14 @@ fn is_hop_header(name: &HeaderName) -> bool {
     HOP.contains(&name.as_str())
 }
 
-fn upstream_request(proxy: &Proxy, upstream: &Upstream, path: &str, headers: &HeaderMap) -> reqwest::RequestBuilder {
-    let mut request =
-        proxy.0.client.request(reqwest::Method::POST, format!("{}{path}", upstream.base_url)).timeout(upstream.timeout);
-    if path == "/models" {
-        request = proxy.0.client.get(format!("{}{path}", upstream.base_url)).timeout(upstream.timeout);
-    }
+fn upstream_request(
+    proxy: &Proxy,
+    upstream: &Upstream,
+    method: reqwest::Method,
+    path: &str,
+    headers: &HeaderMap,
+) -> reqwest::RequestBuilder {
+    let mut request = proxy.0.client.request(method, format!("{}{path}", upstream.base_url)).timeout(upstream.timeout);
     for (name, value) in headers {
         if !is_own_header(name) {
             request = request.header(name, value);
@@ -319,7 +321,7 @@ async fn forward(
     client_asked_usage: bool,
 ) -> Result<Response, ProxyError> {
     let label = endpoint_label(endpoint);
-    let sent = upstream_request(proxy, upstream, endpoint.path(), headers)
+    let sent = upstream_request(proxy, upstream, reqwest::Method::POST, endpoint.path(), headers)
         .header(header::CONTENT_TYPE, "application/json")
         .body(body)
         .send()
@@ -416,7 +418,10 @@ async fn list_models(state: &AppState, headers: &HeaderMap) -> Result<Value, Pro
     let mut seen = std::collections::HashSet::new();
     for upstream in proxy.config().upstreams.all() {
         let listed = async {
-            let answer = upstream_request(proxy, upstream, "/models", headers).send().await?.error_for_status()?;
+            let answer = upstream_request(proxy, upstream, reqwest::Method::GET, "/models", headers)
+                .send()
+                .await?
+                .error_for_status()?;
             answer.json::<Value>().await
         }
         .await;
