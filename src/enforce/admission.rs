@@ -58,7 +58,7 @@ pub struct Reservation {
 
 /// A reservation's id, `rsv_` and 16 hex digits: random, so one tenant cannot guess
 /// another's (and ids are looked up within the tenant anyway).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ReservationId(u64);
 
 impl ReservationId {

@@ -9,7 +9,7 @@ use super::key_cache::KeyCache;
 use super::ledger::TenantLedger;
 use super::local::Ledgers;
 use super::shared;
-use super::writer::Writer;
+use super::writer::{Urgency, Writer};
 use crate::agents::{keys, store as agents, Principal};
 use crate::clock::Clock;
 use crate::db::Db;
@@ -157,6 +157,17 @@ impl Gate {
     /// Records a report of `agent`'s and settles the reservation it names. Idempotent: a
     /// repeated `event_id` changes nothing and is answered what the first report was.
     pub async fn settle(&self, agent: &Principal, report: UsageReport) -> Result<Recorded, AppError> {
+        self.record(agent, report, Urgency::Now).await
+    }
+
+    /// [`Gate::settle`] for a caller that has already answered its client (the proxy): the
+    /// writer may hold the report a few milliseconds to commit it with others. The call's
+    /// reservation holds until then, so admission stays exact.
+    pub async fn settle_behind(&self, agent: &Principal, report: UsageReport) -> Result<Recorded, AppError> {
+        self.record(agent, report, Urgency::Behind).await
+    }
+
+    async fn record(&self, agent: &Principal, report: UsageReport, urgency: Urgency) -> Result<Recorded, AppError> {
         let now = self.now();
         let policy = self.policy(&agent.tenant_id, now).await?;
         let period = policy.period_at(now);
@@ -172,7 +183,7 @@ impl Gate {
             token_limit: policy.token_limit.map(TokenLimit::get),
             budget: policy.budget,
         };
-        self.0.writer.record(event, settles).await
+        self.0.writer.record(event, settles, urgency).await
     }
 
     /// Gives back an admitted call's reservation without recording usage: the call was not

@@ -9,7 +9,7 @@
 
 use super::admission::{Admission, Reservation, ReservationId};
 use crate::limits::{Demand, EnforcementMode, Policy, Usage, UserUsage};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Held {
@@ -27,13 +27,22 @@ pub struct TenantLedger {
     /// The users with an override, each with their own counter.
     users: HashMap<String, UserUsage>,
     reservations: HashMap<ReservationId, Held>,
+    /// The open reservations by expiry, so each admission expires only what has expired
+    /// (a scan of every open reservation per call grew with the calls in flight).
+    expiries: BTreeSet<(i64, ReservationId)>,
 }
 
 impl TenantLedger {
     /// A ledger for `policy` whose period starting at `period_start` has `committed` usage.
     pub fn new(policy: Policy, period_start: i64, committed: Committed) -> Self {
-        let mut ledger =
-            Self { policy, period_start, usage: Usage::default(), users: HashMap::new(), reservations: HashMap::new() };
+        let mut ledger = Self {
+            policy,
+            period_start,
+            usage: Usage::default(),
+            users: HashMap::new(),
+            reservations: HashMap::new(),
+            expiries: BTreeSet::new(),
+        };
         ledger.start_period(period_start, committed);
         ledger
     }
@@ -119,14 +128,27 @@ impl TenantLedger {
             (u.used_tokens, u.reserved_tokens) = (0, 0);
         }
         self.reservations.clear();
+        self.expiries.clear();
     }
 
     /// Drops reservations that expired at or before `now`.
     pub fn expire(&mut self, now: i64) {
-        let before = self.reservations.len();
-        self.reservations.retain(|_, held| held.expires_at > now);
-        if self.reservations.len() != before {
-            self.recount_reserved();
+        while let Some(&(expires_at, id)) = self.expiries.first() {
+            if expires_at > now {
+                break;
+            }
+            self.release(id);
+        }
+    }
+
+    /// Ends an open reservation, giving back what it held; an unknown id changes nothing.
+    fn release(&mut self, id: ReservationId) {
+        if let Some(held) = self.reservations.remove(&id) {
+            self.expiries.remove(&(held.expires_at, id));
+            self.usage.release(held.demand);
+            if let Some(u) = held.user.as_ref().and_then(|id| self.users.get_mut(id)) {
+                u.reserved_tokens = u.reserved_tokens.saturating_sub(held.demand.tokens);
+            }
         }
     }
 
@@ -147,8 +169,11 @@ impl TenantLedger {
         let user = overridden.and_then(|u| self.users.get(u).copied());
         let decision = self.policy.decide(mode, self.usage, user, demand);
         let reservation = decision.reserves.then(|| {
+            // A reused id (2^-64 per call) would otherwise leave the old hold counted.
+            self.release(reservation.id);
             let held = Held { demand, expires_at: reservation.expires_at, user: overridden.map(str::to_owned) };
             self.reservations.insert(reservation.id, held);
+            self.expiries.insert((reservation.expires_at, reservation.id));
             self.usage.reserve(demand);
             if let Some(u) = overridden.and_then(|u| self.users.get_mut(u)) {
                 u.reserved_tokens += demand.tokens;
@@ -181,12 +206,7 @@ impl TenantLedger {
     /// Releases a reservation whose report has committed (its actual usage is now in
     /// `used_tokens`); an unknown or expired id changes nothing.
     pub fn settle(&mut self, id: ReservationId) {
-        if let Some(held) = self.reservations.remove(&id) {
-            self.usage.release(held.demand);
-            if let Some(u) = held.user.as_ref().and_then(|id| self.users.get_mut(id)) {
-                u.reserved_tokens = u.reserved_tokens.saturating_sub(held.demand.tokens);
-            }
-        }
+        self.release(id);
     }
 
     /// A policy re-read from the database (a limit changed by another process).

@@ -15,19 +15,44 @@ use crate::tenants::TenantId;
 use crate::usage::batch::{NewEvent, Recorded};
 use crate::usage::store::record_batch;
 use std::collections::HashMap;
+use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 /// The most reports committed in one transaction.
 const MAX_BATCH: usize = 1024;
 /// Reports waiting for the writer before `record` applies back-pressure.
 const QUEUE_DEPTH: usize = 16_384;
+/// How long a batch of reports nobody waits for (the proxy settles behind its answer) may
+/// wait for more before it commits: at a few hundred calls a second one transaction then
+/// holds several reports instead of one, which is most of the writer's cost. A report
+/// someone waits for ends the wait at once.
+const LINGER: Duration = Duration::from_millis(5);
 
 type Reply<T> = oneshot::Sender<Result<T, AppError>>;
 
 enum Job {
-    Report { event: NewEvent, settles: Option<ReservationId>, reply: Reply<Recorded> },
+    Report { event: NewEvent, settles: Option<ReservationId>, reply: Reply<Recorded>, urgent: bool },
     LoadTenant { tenant_id: TenantId, now: i64, reply: Reply<bool> },
     WouldRefuse { tenant_id: TenantId, period_start: i64 },
+}
+
+impl Job {
+    /// Whether nobody is waiting on this job to answer a client.
+    fn can_wait(&self) -> bool {
+        match self {
+            Job::Report { urgent, .. } => !urgent,
+            Job::WouldRefuse { .. } => true,
+            Job::LoadTenant { .. } => false,
+        }
+    }
+}
+
+/// Whether a report's caller answers its client only once the report is committed (the agent
+/// API's report) or already has (the proxy's settlement).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Urgency {
+    Now,
+    Behind,
 }
 
 /// A handle to the writer task; cloning it is cheap.
@@ -47,9 +72,14 @@ impl Writer {
 
     /// Records one event, settling `settles` with it; returns once it is committed (or known
     /// to have been before).
-    pub async fn record(&self, event: NewEvent, settles: Option<ReservationId>) -> Result<Recorded, AppError> {
+    pub async fn record(
+        &self,
+        event: NewEvent,
+        settles: Option<ReservationId>,
+        urgency: Urgency,
+    ) -> Result<Recorded, AppError> {
         let (reply, answer) = oneshot::channel();
-        self.send(Job::Report { event, settles, reply }).await?;
+        self.send(Job::Report { event, settles, reply, urgent: urgency == Urgency::Now }).await?;
         answer.await.map_err(|_| stopped())?
     }
 
@@ -104,13 +134,29 @@ impl Batch {
     }
 }
 
+/// Waits for the next jobs (at most `max`); while every job gathered can wait, keeps
+/// gathering for up to `linger`. Answers how many jobs `jobs` holds (0: the queue closed).
+async fn gather(rx: &mut mpsc::Receiver<Job>, jobs: &mut Vec<Job>, max: usize, linger: Duration) -> usize {
+    if rx.recv_many(jobs, max).await == 0 {
+        return 0;
+    }
+    let deadline = tokio::time::Instant::now() + linger;
+    while jobs.len() < max && jobs.iter().all(Job::can_wait) {
+        let room = max - jobs.len();
+        if !matches!(tokio::time::timeout_at(deadline, rx.recv_many(jobs, room)).await, Ok(n) if n > 0) {
+            break;
+        }
+    }
+    jobs.len()
+}
+
 async fn run(db: Db, engine: Engine, mut rx: mpsc::Receiver<Job>) {
     let mut jobs = Vec::with_capacity(MAX_BATCH);
-    while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+    while gather(&mut rx, &mut jobs, MAX_BATCH, LINGER).await > 0 {
         let mut batch = Batch::default();
         for job in jobs.drain(..) {
             match job {
-                Job::Report { event, settles, reply } => {
+                Job::Report { event, settles, reply, .. } => {
                     batch.events.push(event);
                     batch.settles.push(settles);
                     batch.replies.push(reply);
@@ -203,4 +249,73 @@ async fn try_commit(
     tx.commit().await?;
     engine.after_commit(&committed, settling);
     Ok(outcomes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn background() -> Job {
+        Job::WouldRefuse { tenant_id: TenantId::parse("t").unwrap(), period_start: 0 }
+    }
+
+    fn urgent() -> Job {
+        let (reply, _) = oneshot::channel();
+        Job::LoadTenant { tenant_id: TenantId::parse("t").unwrap(), now: 0, reply }
+    }
+
+    // The linger is an hour, so only a full batch or an urgent job can end these waits; the
+    // outer timeout fails the test instead of hanging it.
+    const HOUR: Duration = Duration::from_secs(3600);
+    const FAIL_AFTER: Duration = Duration::from_secs(20);
+
+    #[tokio::test]
+    async fn jobs_nobody_waits_for_wait_for_company() {
+        let (tx, mut rx) = mpsc::channel(8);
+        tx.send(background()).await.unwrap();
+        let later = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            tx.send(background()).await.unwrap();
+            tx
+        });
+        let mut jobs = Vec::new();
+        let n = tokio::time::timeout(FAIL_AFTER, gather(&mut rx, &mut jobs, 2, HOUR)).await.unwrap();
+        assert_eq!(n, 2, "the first job waited for the second");
+        drop(later.await);
+    }
+
+    #[tokio::test]
+    async fn a_job_someone_waits_for_ends_the_wait() {
+        let (tx, mut rx) = mpsc::channel(8);
+        tx.send(background()).await.unwrap();
+        let later = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            tx.send(urgent()).await.unwrap();
+            tx
+        });
+        let mut jobs = Vec::new();
+        let n = tokio::time::timeout(FAIL_AFTER, gather(&mut rx, &mut jobs, 100, HOUR)).await.unwrap();
+        assert_eq!(n, 2);
+        assert!(!jobs[1].can_wait());
+        drop(later.await);
+
+        // An urgent job first does not wait at all.
+        let (tx, mut rx) = mpsc::channel(8);
+        tx.send(urgent()).await.unwrap();
+        let mut jobs = Vec::new();
+        assert_eq!(tokio::time::timeout(FAIL_AFTER, gather(&mut rx, &mut jobs, 100, HOUR)).await.unwrap(), 1);
+        drop(tx);
+    }
+
+    #[tokio::test]
+    async fn the_wait_ends_at_the_linger_and_a_closed_queue_at_once() {
+        let (tx, mut rx) = mpsc::channel(8);
+        tx.send(background()).await.unwrap();
+        let mut jobs = Vec::new();
+        let lone = gather(&mut rx, &mut jobs, 100, Duration::from_millis(10));
+        assert_eq!(tokio::time::timeout(FAIL_AFTER, lone).await.unwrap(), 1);
+        drop(tx);
+        let mut none = Vec::new();
+        assert_eq!(tokio::time::timeout(FAIL_AFTER, gather(&mut rx, &mut none, 100, HOUR)).await.unwrap(), 0);
+    }
 }

@@ -61,6 +61,13 @@ impl Estimate {
     }
 }
 
+/// Builds the tokenizers of current OpenAI models (o200k for GPT-4o and later, cl100k for
+/// GPT-4 and 3.5) ahead of use: each takes a few hundred milliseconds to build, which the
+/// first proxied call would otherwise wait for.
+pub fn warm_up() {
+    let _ = (tiktoken_rs::o200k_base_singleton(), tiktoken_rs::cl100k_base_singleton());
+}
+
 /// Counts text with one tokenizer, or by the heuristic.
 struct Counter(Option<(Tokenizer, &'static CoreBPE)>);
 

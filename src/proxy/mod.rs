@@ -76,6 +76,9 @@ impl Proxy {
             .pool_idle_timeout(Duration::from_secs(90))
             .build()
             .map_err(|e| e.to_string())?;
+        if !config.upstreams.is_empty() {
+            std::thread::spawn(estimate::warm_up);
+        }
         let drains = Arc::new(Semaphore::new(config.max_drains));
         let (settling, _) = tokio::sync::watch::channel(0);
         Ok(Self(Arc::new(Inner { config, client, drains, settling })))

@@ -91,7 +91,7 @@ impl Pending {
         let (gate, agent) = (state.gate.clone(), self.agent.clone());
         let record = move || {
             let (gate, agent, report) = (gate.clone(), agent.clone(), report.clone());
-            async move { gate.settle(&agent, report).await }
+            async move { gate.settle_behind(&agent, report).await }
         };
         if let Err(first) = record().await {
             // The upstream's answer stands; keep trying to record it (same event id: once).
