@@ -264,6 +264,15 @@ mod tests {
         Job::LoadTenant { tenant_id: TenantId::parse("t").unwrap(), now: 0, reply }
     }
 
+    /// Sends `job` a moment from now, while `gather` is waiting; keeps the queue open.
+    fn send_later(tx: mpsc::Sender<Job>, job: Job) -> tokio::task::JoinHandle<mpsc::Sender<Job>> {
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            tx.send(job).await.unwrap();
+            tx
+        })
+    }
+
     // The linger is an hour, so only a full batch or an urgent job can end these waits; the
     // outer timeout fails the test instead of hanging it.
     const HOUR: Duration = Duration::from_secs(3600);
@@ -273,11 +282,7 @@ mod tests {
     async fn jobs_nobody_waits_for_wait_for_company() {
         let (tx, mut rx) = mpsc::channel(8);
         tx.send(background()).await.unwrap();
-        let later = tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            tx.send(background()).await.unwrap();
-            tx
-        });
+        let later = send_later(tx, background());
         let mut jobs = Vec::new();
         let n = tokio::time::timeout(FAIL_AFTER, gather(&mut rx, &mut jobs, 2, HOUR)).await.unwrap();
         assert_eq!(n, 2, "the first job waited for the second");
@@ -288,11 +293,7 @@ mod tests {
     async fn a_job_someone_waits_for_ends_the_wait() {
         let (tx, mut rx) = mpsc::channel(8);
         tx.send(background()).await.unwrap();
-        let later = tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            tx.send(urgent()).await.unwrap();
-            tx
-        });
+        let later = send_later(tx, urgent());
         let mut jobs = Vec::new();
         let n = tokio::time::timeout(FAIL_AFTER, gather(&mut rx, &mut jobs, 100, HOUR)).await.unwrap();
         assert_eq!(n, 2);

@@ -61,7 +61,7 @@ struct Inner {
 }
 
 /// Held while a settlement runs in the background; dropping it counts it done.
-pub(crate) struct Settling(tokio::sync::watch::Sender<usize>);
+struct Settling(tokio::sync::watch::Sender<usize>);
 
 impl Drop for Settling {
     fn drop(&mut self) {
@@ -84,10 +84,15 @@ impl Proxy {
         Ok(Self(Arc::new(Inner { config, client, drains, settling })))
     }
 
-    /// Counts a settlement that will run in the background until the guard is dropped.
-    pub(crate) fn settling(&self) -> Settling {
+    /// Runs a settlement behind the answer: counted until it has reached the gate (shutdown
+    /// waits for it), its outcome counted in the metrics.
+    fn spawn_settlement(&self, settlement: impl std::future::Future<Output = settle::Settled> + Send + 'static) {
         self.0.settling.send_modify(|n| *n += 1);
-        Settling(self.0.settling.clone())
+        let running = Settling(self.0.settling.clone());
+        tokio::spawn(async move {
+            crate::metrics::proxy_settled(settlement.await.as_str());
+            drop(running);
+        });
     }
 
     /// Waits (at most `limit`) until every background settlement has reached the gate, so a

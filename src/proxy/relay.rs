@@ -27,12 +27,9 @@ pub fn start(
     client_asked_usage: bool,
 ) -> axum::body::Body {
     let (tx, mut rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(CHANNEL_EVENTS);
-    let guard = proxy.settling();
-    tokio::spawn(async move {
+    proxy.clone().spawn_settlement(async move {
         let usage = relay(&proxy, upstream, tx, client_asked_usage).await;
-        let settled = pending.settle(&state, usage).await;
-        crate::metrics::proxy_settled(settled.as_str());
-        drop(guard);
+        pending.settle(&state, usage).await
     });
     axum::body::Body::from_stream(futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx)))
 }

@@ -354,12 +354,7 @@ async fn forward(
     let usage = serde_json::from_slice::<Value>(&bytes).ok().as_ref().and_then(usage_of);
     // The answer goes out now; the usage is recorded behind it. Admission stays exact: the
     // call's reservation holds until the writer commits the usage and settles it together.
-    let guard = proxy.settling();
-    tokio::spawn(async move {
-        let settled = pending.settle(&state, usage).await;
-        crate::metrics::proxy_settled(settled.as_str());
-        drop(guard);
-    });
+    proxy.spawn_settlement(async move { pending.settle(&state, usage).await });
     Ok(head.body(axum::body::Body::from(bytes)).unwrap_or_else(|_| StatusCode::BAD_GATEWAY.into_response()))
 }
 
