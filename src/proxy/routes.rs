@@ -174,7 +174,8 @@ fn read_request(endpoint: Endpoint, headers: &HeaderMap, body: &Value) -> Result
         Some(Value::String(_)) => {
             return Err(ProxyError::invalid("model", format!("model must be 1 to {MAX_ID_CHARS} characters")))
         }
-        _ => return Err(ProxyError::invalid("model", "you must provide a model parameter")),
+        None | Some(Value::Null) => return Err(ProxyError::invalid("model", "you must provide a model parameter")),
+        Some(_) => return Err(ProxyError::invalid("model", "model must be a string")),
     };
     // The header is the operator's explicit choice; the body's `user` is OpenAI's own field.
     let header_user = headers.get(USER_HEADER).map(|v| v.to_str().map_err(|_| ()));
@@ -216,7 +217,7 @@ async fn proxied(state: AppState, endpoint: Endpoint, request: Request) -> Resul
         .map_err(|e| ProxyError::invalid("body", format!("The request body is not valid JSON: {e}")))?;
     let asked = read_request(endpoint, &headers, &body)?;
     let proxy = state.proxy.clone();
-    let upstream = proxy.config().upstreams.route(&asked.model).cloned().ok_or_else(|| {
+    let upstream = proxy.config().upstreams.route(&asked.model).ok_or_else(|| {
         ProxyError::new(
             StatusCode::NOT_FOUND,
             "invalid_request_error",
@@ -241,7 +242,7 @@ async fn proxied(state: AppState, endpoint: Endpoint, request: Request) -> Resul
     } else {
         (raw, false)
     };
-    forward(state, &proxy, &upstream, endpoint, &headers, outgoing, pending, asked.stream, client_asked_usage).await
+    forward(state, &proxy, upstream, endpoint, &headers, outgoing, pending, asked.stream, client_asked_usage).await
 }
 
 fn endpoint_label(endpoint: Endpoint) -> &'static str {
@@ -466,6 +467,11 @@ mod tests {
         assert_eq!(
             read_request(Endpoint::ChatCompletions, &HeaderMap::new(), &bad).err().map(|e| e.body.error.param),
             Some(Some("user".into()))
+        );
+        let not_text = serde_json::json!({"model": 5});
+        assert_eq!(
+            read_request(Endpoint::ChatCompletions, &HeaderMap::new(), &not_text).err().map(|e| e.body.error.message),
+            Some("model must be a string".into())
         );
         let no_model = serde_json::json!({"messages": []});
         assert_eq!(

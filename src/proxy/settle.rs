@@ -52,7 +52,9 @@ impl Pending {
         reservation: Option<ReservationId>,
         estimate: Estimate,
     ) -> Self {
-        let event_id = format!("proxy-{:032x}", rand::random::<u128>());
+        // Time-ordered (UUIDv7): events are stored in (tenant_id, event_id) order, so
+        // consecutive settlements append to the same page instead of splitting random ones.
+        let event_id = format!("proxy-{}", uuid::Uuid::now_v7());
         Self { agent, model, user_id, reservation, estimate, event_id }
     }
 
@@ -119,5 +121,31 @@ impl Pending {
             }
         }
         Settled::Released
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proxy::estimate::Counting;
+    use crate::tenants::TenantId;
+
+    #[test]
+    fn the_proxys_event_ids_sort_in_the_order_calls_were_made() {
+        // Time-ordered ids keep consecutive settlements on the same page of usage_events;
+        // random ids would scatter every insert (and its write) across the table.
+        let agent = Principal { agent_id: 1, tenant_id: TenantId::parse("acme").expect("tenant id") };
+        let estimate = Estimate { input_tokens: 1, output_tokens: 1, counting: Counting::Heuristic };
+        let mut ids = Vec::new();
+        for _ in 0..64 {
+            ids.push(Pending::new(agent.clone(), "m".into(), None, None, estimate).event_id);
+            std::thread::sleep(Duration::from_micros(100));
+        }
+        let mut sorted = ids.clone();
+        sorted.sort();
+        assert_eq!(ids, sorted);
+        assert!(ids.iter().all(|id| id.starts_with("proxy-") && id.len() <= crate::usage::report::MAX_ID_CHARS));
+        sorted.dedup();
+        assert_eq!(sorted.len(), ids.len());
     }
 }
