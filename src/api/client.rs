@@ -9,6 +9,7 @@ use super::auth::AuthenticatedUser;
 use super::json::{ValidJson, ValidPath, ValidQuery};
 use crate::auth::guard::{not_found, require_tenant};
 use crate::auth::CurrentUser;
+use crate::budgets::rules::usd_text;
 use crate::budgets::{BudgetConfig, BudgetDuration, BudgetForm};
 use crate::error::AppError;
 use crate::limits::period::rfc3339;
@@ -204,7 +205,12 @@ struct BudgetAnswer {
     max_budget_usd: f64,
     alert_threshold_pct: u32,
     grace_threshold_pct: u32,
+    /// The duration last saved.
     budget_duration_days: u32,
+    /// When periods of `budget_duration_days` begin, if it was saved mid-period: a new
+    /// duration takes effect at the current period's reset, so nothing counted is lost.
+    /// `null`: it is the current period's duration.
+    budget_duration_begins_at: Option<String>,
 }
 
 /// A tenant's limits: its own token limit, budget and mode, and its users' overrides.
@@ -218,6 +224,9 @@ struct TenantLimits {
     mode_setting: Option<EnforcementMode>,
     /// The mode its checks are decided in.
     mode: EnforcementMode,
+    /// The highest block amount (max budget × grace %) a tenant admin may save; while set,
+    /// they may not remove the budget. Set by system admins; `null`: no ceiling.
+    budget_ceiling_usd: Option<f64>,
     period_start: String,
     resets_at: String,
     overrides: Vec<OverrideAnswer>,
@@ -227,7 +236,9 @@ async fn tenant_limits(state: &AppState, id: &TenantId) -> Result<TenantLimits, 
     let pool = &state.db.pool;
     let tenant = crate::tenants::store::get(pool, id).await?.ok_or_else(|| not_found(id))?;
     let policy = tenant.policy();
-    let period = policy.period_at(state.clock.now_ms());
+    let now = state.clock.now_ms();
+    let period = policy.period_at(now);
+    let begins_at = policy.period.settled(now).next.map(|n| rfc3339(n.from));
     let overrides = crate::overrides::store::list(pool, id, period.start).await?;
     Ok(TenantLimits {
         tenant_id: tenant.id.clone(),
@@ -238,9 +249,11 @@ async fn tenant_limits(state: &AppState, id: &TenantId) -> Result<TenantLimits, 
             alert_threshold_pct: b.alert_threshold_pct,
             grace_threshold_pct: b.grace_threshold_pct,
             budget_duration_days: b.budget_duration.days(),
+            budget_duration_begins_at: begins_at.clone(),
         }),
         mode_setting: policy.mode,
         mode: policy.mode_or(state.gate.default_mode()),
+        budget_ceiling_usd: tenant.budget_ceiling_micros.map(micros_to_usd),
         period_start: rfc3339(period.start),
         resets_at: rfc3339(period.resets_at),
         overrides: overrides.into_iter().map(OverrideAnswer::from).collect(),
@@ -288,6 +301,21 @@ struct TenantSettingsBody {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<BudgetBody>)]
     budget: Option<Option<BudgetBody>>,
+    /// The highest block amount a tenant admin may save, in dollars (system admins only);
+    /// `null` removes the ceiling.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<f64>)]
+    budget_ceiling_usd: Option<Option<serde_json::Value>>,
+}
+
+/// Dollars as a JSON number or its text, by the budget form's rule.
+fn usd_field(field: &str, value: serde_json::Value) -> Result<i64, FieldError> {
+    let text = match value {
+        serde_json::Value::Number(n) => n.to_string(),
+        serde_json::Value::String(s) => s,
+        _ => return Err(FieldError::new(field, "must be an amount in dollars, like 500 or 250.50")),
+    };
+    crate::budgets::rules::parse_usd(field, &text)
 }
 
 /// A budget as `PUT …/limits/{tenant_id}` takes it: the fields of the GET answer's `budget`.
@@ -312,16 +340,7 @@ impl BudgetBody {
     /// Validates by the budget page's own rules; errors name the API's fields.
     fn parse(self) -> Result<BudgetConfig, FieldError> {
         let field = |name: &str| format!("budget.{name}");
-        let max_budget = match self.max_budget_usd {
-            serde_json::Value::Number(n) => n.to_string(),
-            serde_json::Value::String(s) => s,
-            _ => {
-                return Err(FieldError::new(
-                    field("max_budget_usd"),
-                    "must be an amount in dollars, like 500 or 250.50",
-                ))
-            }
-        };
+        let max_budget = usd_text(usd_field(&field("max_budget_usd"), self.max_budget_usd)?);
         let defaults = BudgetForm::of(None);
         let budget_duration = match self.budget_duration_days {
             None => defaults.budget_duration,
@@ -379,9 +398,13 @@ async fn put_limits(
     let limit = body.token_limit.map(|l| l.map(|n| token_limit("token_limit", n)).transpose()).transpose()?;
     let mode = body.mode.as_deref().map(|m| EnforcementMode::parse_setting("mode", m)).transpose()?;
     let budget = body.budget.map(|b| b.map(BudgetBody::parse).transpose()).transpose()?;
-    if (limit.is_some() || mode.is_some()) && !user.is_system_admin() {
+    let ceiling =
+        body.budget_ceiling_usd.map(|c| c.map(|v| usd_field("budget_ceiling_usd", v)).transpose()).transpose()?;
+    if (limit.is_some() || mode.is_some() || ceiling.is_some()) && !user.is_system_admin() {
         // Refused before the budget (which a tenant admin may change) is saved.
-        return Err(AppError::forbidden("Only system admins can change a tenant's token limit or enforcement mode"));
+        return Err(AppError::forbidden(
+            "Only system admins can change a tenant's token limit, enforcement mode or budget ceiling",
+        ));
     }
     if let Some(limit) = limit {
         manage::set_token_limit(&state, &user, &id, limit).await?;
@@ -389,10 +412,13 @@ async fn put_limits(
     if let Some(mode) = mode {
         manage::set_mode(&state, &user, &id, mode).await?;
     }
+    if let Some(ceiling) = ceiling {
+        crate::budgets::manage::set_ceiling(&state, &user, &id, ceiling).await?;
+    }
     if let Some(budget) = budget {
         crate::budgets::manage::save(&state, &user, &id, budget.as_ref()).await?;
     }
-    if limit.is_none() && mode.is_none() && budget.is_none() {
+    if limit.is_none() && mode.is_none() && budget.is_none() && ceiling.is_none() {
         // Nothing to change, but the same permission applies.
         if !user.is_system_admin() {
             return Err(AppError::forbidden(

@@ -23,10 +23,15 @@ pub enum AuditAction {
     EnforcementModeChanged,
     ApiTokenCreated,
     ApiTokenRevoked,
+    BudgetCeilingChanged,
+    UserDisabled,
+    UserEnabled,
+    PasswordSet,
+    UserSignedOutEverywhere,
 }
 
 impl AuditAction {
-    pub const ALL: [Self; 11] = [
+    pub const ALL: [Self; 16] = [
         Self::TenantCreated,
         Self::TokenLimitChanged,
         Self::BudgetConfigUpdated,
@@ -38,6 +43,11 @@ impl AuditAction {
         Self::EnforcementModeChanged,
         Self::ApiTokenCreated,
         Self::ApiTokenRevoked,
+        Self::BudgetCeilingChanged,
+        Self::UserDisabled,
+        Self::UserEnabled,
+        Self::PasswordSet,
+        Self::UserSignedOutEverywhere,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -53,6 +63,11 @@ impl AuditAction {
             Self::EnforcementModeChanged => "enforcement_mode_changed",
             Self::ApiTokenCreated => "api_token_created",
             Self::ApiTokenRevoked => "api_token_revoked",
+            Self::BudgetCeilingChanged => "budget_ceiling_changed",
+            Self::UserDisabled => "user_disabled",
+            Self::UserEnabled => "user_enabled",
+            Self::PasswordSet => "password_set",
+            Self::UserSignedOutEverywhere => "user_signed_out_everywhere",
         }
     }
 

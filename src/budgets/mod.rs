@@ -31,6 +31,14 @@ pub struct BudgetOverview {
     pub unpriced_events: i64,
     pub period_start: i64,
     pub resets_at: i64,
+    /// The current period's length in days (a duration saved mid-period begins at its reset).
+    pub current_period_days: u32,
+    /// When periods of the configured duration begin, if that is a later reset.
+    pub duration_begins_at: Option<i64>,
+    /// The highest block amount a tenant admin may save (`None`: no ceiling).
+    pub budget_ceiling_micros: Option<i64>,
+    /// Whether the viewer may change the ceiling (system admins).
+    pub can_set_ceiling: bool,
     /// The server's clock when this was read, for "(25 days)".
     pub now: i64,
     pub alerts: AlertPage,

@@ -4,9 +4,10 @@
 //! live figures while typing works with JavaScript off.
 
 use super::rules::{
-    format_budget_pct, BudgetConfig, BudgetDuration, BudgetForm, ALERT_THRESHOLD_RANGE, GRACE_THRESHOLD_RANGE,
+    check_ceiling, format_budget_pct, usd_text, BudgetConfig, BudgetDuration, BudgetForm, ALERT_THRESHOLD_RANGE,
+    GRACE_THRESHOLD_RANGE,
 };
-use super::server_fns::{load_budget, SaveBudget, SAVED_MESSAGE};
+use super::server_fns::{load_budget, SaveBudget, SaveBudgetCeiling, CEILING_SAVED_MESSAGE, SAVED_MESSAGE};
 use super::trend::{ChartGeometry, SpendTrend, VIEW_HEIGHT, VIEW_WIDTH};
 use super::{BudgetOverview, SpendSource};
 use crate::alerts::{AlertPage, AlertRecord};
@@ -26,15 +27,16 @@ pub fn BudgetPage() -> impl IntoView {
     let tenant_id = move || params.with(|p| p.get("tenant_id").unwrap_or_default());
     let alerts_page = move || query.with(|q| q.get("alerts_page").and_then(|p| p.parse::<u32>().ok()));
     let save = ServerAction::<SaveBudget>::new();
+    let save_ceiling = ServerAction::<SaveBudgetCeiling>::new();
     let overview = Resource::new(
-        move || (tenant_id(), alerts_page(), save.version().get()),
-        |(id, page, _)| load_budget(id, page),
+        move || (tenant_id(), alerts_page(), save.version().get(), save_ceiling.version().get()),
+        |(id, page, _, _)| load_budget(id, page),
     );
     view! {
         <Transition fallback=|| view! { <p class="page">"Loading budget…"</p> }>
             {move || Suspend::new(async move {
                 match overview.await {
-                    Ok(overview) => view! { <BudgetView overview save/> }.into_any(),
+                    Ok(overview) => view! { <BudgetView overview save save_ceiling/> }.into_any(),
                     Err(error) => view! { <BudgetUnavailable error/> }.into_any(),
                 }
             })}
@@ -56,7 +58,11 @@ fn BudgetUnavailable(error: AppError) -> impl IntoView {
 }
 
 #[component]
-fn BudgetView(overview: BudgetOverview, save: ServerAction<SaveBudget>) -> impl IntoView {
+fn BudgetView(
+    overview: BudgetOverview,
+    save: ServerAction<SaveBudget>,
+    save_ceiling: ServerAction<SaveBudgetCeiling>,
+) -> impl IntoView {
     let o = overview;
     let heading = if o.display_name == o.tenant_id {
         format!("Budget of {}", o.tenant_id)
@@ -100,7 +106,8 @@ fn BudgetView(overview: BudgetOverview, save: ServerAction<SaveBudget>) -> impl 
             <h2>"Spend trend"</h2>
             {chart}
             <h2>"Budget configuration"</h2>
-            <BudgetConfigForm overview=o save/>
+            <BudgetConfigForm overview=o.clone() save/>
+            {o.can_set_ceiling.then(|| view! { <CeilingForm overview=o.clone() save=save_ceiling/> })}
             <h2>"Changes"</h2>
             <AuditLog tenant_id=tenant_id version=Signal::derive(move || save.version().get()) label="Changes to this tenant"/>
         </section>
@@ -138,8 +145,10 @@ fn BudgetFigures(overview: BudgetOverview, budget: BudgetConfig) -> impl IntoVie
         {state.indicator().map(|text| view! { <p class=format!("budget-indicator {}", state.css_class()) role="status">{text}</p> })}
         <p class="hint">
             {format_reset(overview.now, overview.resets_at)}
-            {format!(" · {} · alerts at {}%, blocked at {}% ({}).", budget.budget_duration.as_str(),
+            {format!(" · {}-day period · alerts at {}%, blocked at {}% ({}).", overview.current_period_days,
                 budget.alert_threshold_pct, budget.grace_threshold_pct, format_usd(block))}
+            {overview.duration_begins_at.map(|at| format!(" {}-day periods begin on {}.",
+                budget.budget_duration.days(), crate::format::format_date(at)))}
         </p>
     }
 }
@@ -250,7 +259,10 @@ fn SpendChart(trend: SpendTrend, budget: BudgetConfig) -> impl IntoView {
 #[component]
 fn BudgetConfigForm(overview: BudgetOverview, save: ServerAction<SaveBudget>) -> impl IntoView {
     let initial = BudgetForm::of(overview.budget.as_ref());
-    let current_duration = overview.budget.map(|b| b.budget_duration);
+    let current_days = overview.current_period_days;
+    // A tenant admin is held to the system admin's ceiling, here as on the server.
+    let ceiling = (!overview.can_set_ceiling).then_some(overview.budget_ceiling_micros).flatten();
+    let reset_date = crate::format::format_date(overview.resets_at);
     let max_budget = RwSignal::new(initial.max_budget.clone());
     let alert = RwSignal::new(initial.alert_threshold.clone());
     let grace = RwSignal::new(initial.grace_threshold.clone());
@@ -261,7 +273,9 @@ fn BudgetConfigForm(overview: BudgetOverview, save: ServerAction<SaveBudget>) ->
         grace_threshold: grace.get(),
         budget_duration: duration.get(),
     };
-    let parsed = Memo::new(move |_| BudgetConfig::parse(&form()));
+    let parsed = Memo::new(move |_| {
+        BudgetConfig::parse(&form()).and_then(|c| check_ceiling(Some(&c), ceiling).map(|()| c).map_err(|e| vec![e]))
+    });
     let server_error = move || save.value().get().and_then(Result::err);
     let error_for = move |field: &'static str| {
         move || {
@@ -273,10 +287,20 @@ fn BudgetConfigForm(overview: BudgetOverview, save: ServerAction<SaveBudget>) ->
         }
     };
     let block_text = move || parsed.with(|p| p.as_ref().ok().map(BudgetConfig::block_text));
-    let reanchors = move || {
-        let chosen = BudgetDuration::parse(&duration.get()).ok();
-        current_duration.is_some() && chosen.is_some() && chosen != current_duration
+    // A new duration begins at the next reset: the current period, and its spend, run on.
+    let period_hint = move || {
+        let chosen = BudgetDuration::parse(&duration.get()).ok().map(BudgetDuration::days);
+        match chosen {
+            Some(days) if days != current_days => format!(
+                "{days}-day periods will begin on {reset_date}, when the current {current_days}-day period resets; \
+                 spend so far keeps counting until then."
+            ),
+            _ => format!("The current {current_days}-day period resets on {reset_date}."),
+        }
     };
+    let ceiling_hint = ceiling.map(|c| {
+        view! { <p class="hint">{format!("Your system admin allows a block amount of at most {}.", format_usd(c))}</p> }
+    });
     let query = use_query_map();
     let saved = move || {
         matches!(save.value().get(), Some(Ok(_)))
@@ -317,13 +341,8 @@ fn BudgetConfigForm(overview: BudgetOverview, save: ServerAction<SaveBudget>) ->
                     {options}
                 </select>
             </Field>
-            <p class="hint">
-                {move || if reanchors() {
-                    "Changing the period starts a new period now: spend counts from zero."
-                } else {
-                    "The period is anchored when the budget is first saved; changing it starts a new period."
-                }}
-            </p>
+            <p class="hint">{period_hint}</p>
+            {ceiling_hint}
             <p class="block-amount" role="status">{block_text}</p>
             {sync}
             {move || saved().then(|| view! { <p class="alert ok" role="status">{SAVED_MESSAGE}</p> })}
@@ -332,6 +351,35 @@ fn BudgetConfigForm(overview: BudgetOverview, save: ServerAction<SaveBudget>) ->
                 <button type="submit" class="primary" disabled=move || save.pending().get() || parsed.with(Result::is_err)>
                     "Save Budget Config"
                 </button>
+            </div>
+        </ActionForm>
+    }
+}
+
+/// The ceiling on the block amount tenant admins may save (system admins only): empty for none.
+#[component]
+fn CeilingForm(overview: BudgetOverview, save: ServerAction<SaveBudgetCeiling>) -> impl IntoView {
+    let initial = overview.budget_ceiling_micros.map(usd_text).unwrap_or_default();
+    let error = move || save.value().get().and_then(Result::err);
+    let field_error = Signal::derive(move || error().filter(|e| e.field().is_some()).map(|e| e.field_message()));
+    let query = use_query_map();
+    let saved = move || {
+        matches!(save.value().get(), Some(Ok(_)))
+            || query.with(|q| q.get("ceiling_saved").is_some()) && save.value().get().is_none()
+    };
+    view! {
+        <h3>"Ceiling for tenant admins"</h3>
+        <ActionForm action=save attr:class="form narrow" attr:aria-label="Budget ceiling" attr:novalidate=true>
+            <input type="hidden" name="tenant_id" value=overview.tenant_id.clone()/>
+            <Field label="Highest block amount ($)" id="budget-ceiling" error=field_error>
+                <input id="budget-ceiling" name="budget_ceiling" type="text" inputmode="decimal" placeholder="No ceiling"
+                    aria-describedby="budget-ceiling-error" value=initial/>
+            </Field>
+            <p class="hint">"Tenant admins may save a budget whose block amount (max budget × grace %) is at most this, and may not remove it. Empty: no ceiling."</p>
+            {move || saved().then(|| view! { <p class="alert ok" role="status">{CEILING_SAVED_MESSAGE}</p> })}
+            {move || error().filter(|e| e.field().is_none()).map(|e| view! { <p class="alert error" role="alert">{e.to_string()}</p> })}
+            <div class="form-actions">
+                <button type="submit" disabled=move || save.pending().get()>"Save Ceiling"</button>
             </div>
         </ActionForm>
     }

@@ -264,6 +264,29 @@ impl BudgetConfig {
     }
 }
 
+/// Whether a tenant admin may save `config` (`None`: remove the budget) under the ceiling a
+/// system admin set on the block amount (`None`: no ceiling). The block amount is what is
+/// enforced, so the ceiling bounds it, not the max budget alone: a higher grace threshold
+/// cannot lift spend past it either. System admins are not held to it.
+pub fn check_ceiling(config: Option<&BudgetConfig>, ceiling_micros: Option<i64>) -> Result<(), FieldError> {
+    let Some(ceiling) = ceiling_micros else { return Ok(()) };
+    match config {
+        None => Err(FieldError::new(
+            "max_budget",
+            format!("cannot be removed: your system admin set a ceiling of {}", format_usd(ceiling)),
+        )),
+        Some(c) if c.block_amount_micros() > ceiling => Err(FieldError::new(
+            "max_budget",
+            format!(
+                "would block at {}, above the ceiling of {} your system admin set",
+                format_usd(c.block_amount_micros()),
+                format_usd(ceiling)
+            ),
+        )),
+        Some(_) => Ok(()),
+    }
+}
+
 /// Where a tenant's spend stands against its budget.
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -481,6 +504,23 @@ mod tests {
             let exact = (c.max_budget_micros as i128) * (c.grace_threshold_pct as i128);
             prop_assert_eq!(exact % 100, 0);
             prop_assert_eq!(c.block_amount_micros() as i128, exact / 100);
+        }
+
+        /// Under a ceiling, a tenant admin's save is accepted exactly when its block amount,
+        /// max × grace / 100 as an exact rational, is at most the ceiling; no budget at all is
+        /// refused, and without a ceiling everything is accepted.
+        #[test]
+        fn the_ceiling_bounds_the_block_amount(c in any_config(), ceiling_cents in 1i64..=150_000_000_000) {
+            let ceiling = ceiling_cents * 10_000;
+            let within = (c.max_budget_micros as i128) * (c.grace_threshold_pct as i128) <= (ceiling as i128) * 100;
+            let verdict = check_ceiling(Some(&c), Some(ceiling));
+            prop_assert_eq!(verdict.is_ok(), within);
+            if let Err(e) = verdict {
+                prop_assert_eq!(e.field.as_str(), "max_budget");
+                prop_assert!(e.message.contains(&format_usd(ceiling)), "{}", e.message);
+            }
+            prop_assert!(check_ceiling(None, Some(ceiling)).is_err());
+            prop_assert!(check_ceiling(Some(&c), None).is_ok() && check_ceiling(None, None).is_ok());
         }
 
         /// States only go up as spend grows, and every state is reachable in order.

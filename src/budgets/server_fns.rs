@@ -25,11 +25,9 @@ pub async fn load_budget(tenant_id: String, alerts_page: Option<u32>) -> Result<
     let first_day = window_start_day(snapshot.period.start, snapshot.now);
     let before_window = daily.iter().filter(|(day, _)| *day < first_day).map(|(_, m)| m).sum();
     let in_window: Vec<(i64, i64)> = daily.into_iter().filter(|(day, _)| *day >= first_day).collect();
-    // The tenant's virtual key is read only when LiteLLM is configured (the snapshot has the rest).
-    let litellm_key = match &state.litellm {
-        Some(_) => crate::tenants::store::get(pool, &id).await?.and_then(|t| t.litellm_key),
-        None => None,
-    };
+    let tenant = crate::tenants::store::get(pool, &id).await?.ok_or_else(|| guard::not_found(&id))?;
+    let litellm_key = state.litellm.as_ref().and(tenant.litellm_key.clone());
+    let schedule = snapshot.policy.period.settled(snapshot.now);
     let (spend_micros, spend_source) = match (&state.litellm, &litellm_key) {
         (Some(litellm), Some(key)) if litellm.reads_spend() => {
             let spend = litellm.key_spend(key, snapshot.now).await.map_err(|reason| AppError::BadGateway {
@@ -48,6 +46,10 @@ pub async fn load_budget(tenant_id: String, alerts_page: Option<u32>) -> Result<
         unpriced_events: snapshot.counters.unpriced_events,
         period_start: snapshot.period.start,
         resets_at: snapshot.period.resets_at,
+        current_period_days: schedule.days,
+        duration_begins_at: schedule.next.map(|n| n.from),
+        budget_ceiling_micros: tenant.budget_ceiling_micros,
+        can_set_ceiling: user.is_system_admin(),
         now: snapshot.now,
         alerts,
         trend: SpendTrend::build(snapshot.period.start, snapshot.now, before_window, &in_window),
@@ -89,3 +91,27 @@ pub async fn save_budget(
     }
     Ok(SAVED_MESSAGE.to_owned())
 }
+
+/// Sets the highest block amount tenant admins may save for a tenant (system admins only);
+/// an empty `budget_ceiling` removes it.
+#[server(prefix = "/api", endpoint = "save_budget_ceiling")]
+pub async fn save_budget_ceiling(tenant_id: String, budget_ceiling: String) -> Result<String, AppError> {
+    use crate::auth::guard;
+    use crate::tenants::TenantId;
+
+    let state = crate::state::app_state()?;
+    let user = guard::require_user(&state).await?;
+    let id = TenantId::parse(&tenant_id)?;
+    let ceiling = match budget_ceiling.trim() {
+        "" => None,
+        text => Some(super::rules::parse_usd("budget_ceiling", text)?),
+    };
+    super::manage::set_ceiling(&state, &user, &id, ceiling).await?;
+    if crate::ui::submitted_without_javascript().await {
+        leptos_axum::redirect(&format!("/tenants/{id}/budget?ceiling_saved=1"));
+    }
+    Ok(CEILING_SAVED_MESSAGE.to_owned())
+}
+
+/// The message a saved ceiling is answered with.
+pub const CEILING_SAVED_MESSAGE: &str = "Budget ceiling updated";

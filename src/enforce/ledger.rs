@@ -216,7 +216,7 @@ impl TenantLedger {
 
     /// A new policy with the period's committed usage (a limit changed in this process).
     /// Reservations are kept when the period is unchanged; a policy whose period moved (a
-    /// budget saved with another duration re-anchors it) starts the new period afresh.
+    /// period reached its reset between two loads) starts the new period afresh.
     pub fn reload(&mut self, policy: Policy, period_start: i64, committed: Committed) {
         self.policy = policy;
         if period_start == self.period_start {
@@ -245,8 +245,7 @@ mod tests {
         let policy = Policy {
             token_limit: TokenLimit::new(limit).ok(),
             budget: None,
-            period_anchor: 0,
-            period_days: 30,
+            period: crate::limits::period::Schedule::every(0, 30),
             mode: None,
         };
         TenantLedger::new(policy, 0, Committed::default())
@@ -318,7 +317,12 @@ mod tests {
 
     #[test]
     fn nothing_is_held_without_a_limit_or_a_demand() {
-        let policy = Policy { token_limit: None, budget: None, period_anchor: 0, period_days: 30, mode: None };
+        let policy = Policy {
+            token_limit: None,
+            budget: None,
+            period: crate::limits::period::Schedule::every(0, 30),
+            mode: None,
+        };
         let mut open = TenantLedger::new(policy, 0, Committed::default());
         let a = admit(&mut open, 0, 500, 1, 1_000);
         assert!(a.decision.allowed && a.reservation.is_none());

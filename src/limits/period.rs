@@ -1,7 +1,10 @@
-//! Budget-period arithmetic. A period begins at an anchor (when the tenant or its policy was
-//! created) and repeats every `period_days`; `resets_at` is the first `anchor + k × duration`
-//! strictly after now. Counters are kept per period start, so a new period starts from zero.
-//! All instants are Unix milliseconds (UTC), as stored in the database.
+//! Budget-period arithmetic. A period begins at an anchor (when the tenant was created) and
+//! repeats every `period_days`; `resets_at` is the first `anchor + k × duration` strictly
+//! after now. Counters are kept per period start, so a new period starts from zero.
+//!
+//! A new duration never cuts the current period short ([`Schedule::with_days`]): it takes
+//! effect at the current period's reset, so no role can empty its own usage by saving a
+//! setting. All instants are Unix milliseconds (UTC), as stored in the database.
 
 pub const DAY_MS: i64 = 86_400_000;
 
@@ -22,6 +25,71 @@ pub fn current_period(anchor: i64, period_days: u32, now: i64) -> Period {
     let elapsed = now.saturating_sub(anchor).max(0);
     let start = anchor + (elapsed / duration) * duration;
     Period { start, resets_at: start + duration }
+}
+
+/// A tenant's periods: every `days` from `anchor`, until a scheduled change (`next`) starts
+/// periods of another length at one of those resets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Schedule {
+    pub anchor: i64,
+    pub days: u32,
+    pub next: Option<NextPeriods>,
+}
+
+/// Periods of `days` that begin at `from`, a reset of the periods before them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NextPeriods {
+    pub from: i64,
+    pub days: u32,
+}
+
+impl Schedule {
+    /// Periods of `days` from `anchor`, with no change scheduled.
+    pub fn every(anchor: i64, days: u32) -> Self {
+        Self { anchor, days, next: None }
+    }
+
+    /// The schedule as stored: `next_days` and `next_from` are set together or not at all.
+    pub fn from_stored(anchor: i64, days: i64, next_days: Option<i64>, next_from: Option<i64>) -> Self {
+        let days_of = |d: i64| u32::try_from(d).ok().filter(|d| *d > 0);
+        let next = match (next_days.and_then(days_of), next_from) {
+            (Some(days), Some(from)) => Some(NextPeriods { from, days }),
+            _ => None,
+        };
+        Self { anchor, days: days_of(days).unwrap_or(DEFAULT_PERIOD_DAYS), next }
+    }
+
+    /// The period containing `now`.
+    pub fn period_at(&self, now: i64) -> Period {
+        match self.next {
+            Some(next) if now >= next.from => current_period(next.from, next.days, now),
+            _ => current_period(self.anchor, self.days, now),
+        }
+    }
+
+    /// The same periods with a change that has begun by `now` folded in.
+    pub fn settled(&self, now: i64) -> Self {
+        match self.next {
+            Some(next) if now >= next.from => Self::every(next.from, next.days),
+            _ => *self,
+        }
+    }
+
+    /// The length periods will have once any scheduled change has begun: what was last asked for.
+    pub fn configured_days(&self) -> u32 {
+        self.next.map_or(self.days, |n| n.days)
+    }
+
+    /// The schedule after `days` is asked for at `now`: the current period runs to its reset
+    /// and periods of `days` begin there. Asking for the current length cancels a pending change.
+    pub fn with_days(&self, days: u32, now: i64) -> Self {
+        let settled = self.settled(now);
+        if days.max(1) == settled.days {
+            return Self::every(settled.anchor, settled.days);
+        }
+        let from = settled.period_at(now).resets_at;
+        Self { next: Some(NextPeriods { from, days: days.max(1) }), ..settled }
+    }
 }
 
 /// Whole seconds until `resets_at`, rounded up and at least 1: the `Retry-After` value.
@@ -101,6 +169,44 @@ mod tests {
             let expected = anchor_time.checked_add_days(Days::new((k as u64 + 1) * u64::from(days))).expect("date");
             prop_assert_eq!(p.resets_at, expected.timestamp_millis());
             prop_assert_eq!(date_of(p.resets_at), expected.format("%Y-%m-%d").to_string());
+        }
+
+        /// Asking for a new duration at any moment never changes the period that moment is in
+        /// (so no usage is emptied), and from that period's reset on, the periods are exactly
+        /// those of a schedule of the new length anchored at the reset. Checked against a model
+        /// that walks the periods one by one from the anchor, not against `period_at` itself.
+        #[test]
+        fn a_new_duration_begins_at_the_next_reset(
+            anchor in 0i64..4_000_000_000_000,
+            first in prop::sample::select(vec![30u32, 60, 90]),
+            changes in prop::collection::vec((0i64..200 * DAY_MS, prop::sample::select(vec![30u32, 60, 90])), 1..5),
+            probe in 0i64..400 * DAY_MS,
+        ) {
+            // The model: the points where the period length changes, as (start, length); the
+            // period containing t is found by stepping from the last such point at or before t.
+            let containing = |points: &[(i64, u32)], t: i64| {
+                let (mut start, len) = points.iter().rev().find(|(s, _)| *s <= t).copied().unwrap_or(points[0]);
+                let step = i64::from(len) * DAY_MS;
+                if t > start {
+                    start += (t - start) / step * step;
+                }
+                Period { start, resets_at: start + step }
+            };
+            let mut points = vec![(anchor, first)];
+            let mut schedule = Schedule::every(anchor, first);
+            let mut at = anchor;
+            for (step, days) in changes {
+                at += step;
+                let before = schedule.period_at(at);
+                prop_assert_eq!(before, containing(&points, at));
+                schedule = schedule.with_days(days, at);
+                prop_assert_eq!(schedule.period_at(at), before, "a change moved the current period");
+                // A change replaces any change still pending and begins at the current reset.
+                points.retain(|(s, _)| *s <= before.start);
+                points.push((before.resets_at, days));
+            }
+            let now = at + probe;
+            prop_assert_eq!(schedule.period_at(now), containing(&points, now));
         }
 
         #[test]

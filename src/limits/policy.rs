@@ -11,7 +11,7 @@
 //! through and records a "would have refused", `off` decides nothing.
 
 use super::mode::EnforcementMode;
-use super::period::{current_period, Period};
+use super::period::{Period, Schedule};
 use super::rules::TokenLimit;
 use crate::budgets::rules::{BudgetConfig, BudgetState};
 use serde::{Deserialize, Serialize};
@@ -55,9 +55,8 @@ pub struct Policy {
     pub token_limit: Option<TokenLimit>,
     /// `None`: no budget.
     pub budget: Option<BudgetConfig>,
-    /// Periods repeat every `period_days` from this instant (Unix ms).
-    pub period_anchor: i64,
-    pub period_days: u32,
+    /// The periods the limits count over.
+    pub period: Schedule,
     /// The tenant's own mode; `None`: the server's default.
     pub mode: Option<EnforcementMode>,
 }
@@ -135,7 +134,7 @@ impl Meter {
 impl Policy {
     /// The period containing `now`.
     pub fn period_at(&self, now: i64) -> Period {
-        current_period(self.period_anchor, self.period_days, now)
+        self.period.period_at(now)
     }
 
     /// Every limit this policy sets, each with its counter and the call's demand on it.
@@ -248,8 +247,7 @@ mod tests {
         Policy {
             token_limit: limit.map(|l| TokenLimit::new(l).expect("valid limit in test")),
             budget: None,
-            period_anchor: 0,
-            period_days: 30,
+            period: crate::limits::period::Schedule::every(0, 30),
             mode: None,
         }
     }

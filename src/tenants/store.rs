@@ -3,7 +3,7 @@
 use crate::audit::store::{self as audit, Change};
 use crate::audit::AuditAction;
 use crate::budgets::rules::BudgetConfig;
-use crate::limits::period::DEFAULT_PERIOD_DAYS;
+use crate::limits::period::{Schedule, DEFAULT_PERIOD_DAYS};
 use crate::limits::{EnforcementMode, Policy, TokenLimit};
 use crate::tenants::TenantId;
 use serde_json::json;
@@ -26,6 +26,11 @@ pub struct TenantRecord {
     pub litellm_key: Option<String>,
     /// `off`, `monitor` or `enforce`; `None`: the server's default mode.
     pub enforcement_mode: Option<String>,
+    /// A duration saved mid-period: periods of this many days begin at `next_period_from`.
+    pub next_period_days: Option<i64>,
+    pub next_period_from: Option<i64>,
+    /// The highest block amount a tenant admin may save (set by system admins); `None`: no ceiling.
+    pub budget_ceiling_micros: Option<i64>,
 }
 
 impl TenantRecord {
@@ -33,16 +38,19 @@ impl TenantRecord {
         self.token_limit.and_then(|l| TokenLimit::new(u64::try_from(l).ok()?).ok())
     }
 
-    pub fn period_days(&self) -> u32 {
-        u32::try_from(self.period_days).unwrap_or(DEFAULT_PERIOD_DAYS)
+    /// The tenant's periods, with any duration change that is scheduled.
+    pub fn schedule(&self) -> Schedule {
+        Schedule::from_stored(self.period_anchor, self.period_days, self.next_period_days, self.next_period_from)
     }
 
+    /// The budget as configured; its duration is the one last saved, even while the current
+    /// period still runs at the old one.
     pub fn budget(&self) -> Option<BudgetConfig> {
         BudgetConfig::from_stored(
             self.max_budget_micros,
             self.alert_threshold_pct,
             self.grace_threshold_pct,
-            self.period_days,
+            i64::from(self.schedule().configured_days()),
         )
     }
 
@@ -51,8 +59,7 @@ impl TenantRecord {
         Policy {
             token_limit: self.token_limit(),
             budget: self.budget(),
-            period_anchor: self.period_anchor,
-            period_days: self.period_days(),
+            period: self.schedule(),
             mode: EnforcementMode::from_stored(self.enforcement_mode.as_deref()),
         }
     }
@@ -191,8 +198,8 @@ pub async fn set_litellm_key<'c>(
 
 /// Sets (or with `None` removes) a tenant's budget in the caller's transaction, records the
 /// change, and returns the row as it was, or `None` when there is no such tenant. A new
-/// budget, or one with another duration, re-anchors the period at `now`: a new period starts
-/// from zero.
+/// duration takes effect at the current period's reset (`Schedule::with_days`): the current
+/// period, and what it has counted, are never cut short by a save.
 pub async fn set_budget(
     conn: &mut AnyConnection,
     id: &TenantId,
@@ -201,23 +208,24 @@ pub async fn set_budget(
     now: i64,
 ) -> Result<Option<TenantRecord>, sqlx::Error> {
     let Some(before) = get(&mut *conn, id).await? else { return Ok(None) };
-    let (anchor, days) = match budget {
-        Some(b) if before.budget().map(|old| old.budget_duration) != Some(b.budget_duration) => {
-            (now, i64::from(b.budget_duration.days()))
-        }
-        _ => (before.period_anchor, before.period_days),
+    let schedule = match budget {
+        Some(b) => before.schedule().with_days(b.budget_duration.days(), now),
+        None => before.schedule(),
     };
+    let next = schedule.next;
     sqlx::query(
         "UPDATE tenants SET max_budget_micros = $2, alert_threshold_pct = $3, grace_threshold_pct = $4,
-                            period_anchor = $5, period_days = $6
+                            period_anchor = $5, period_days = $6, next_period_days = $7, next_period_from = $8
          WHERE id = $1",
     )
     .bind(id.as_str())
     .bind(budget.map(|b| b.max_budget_micros))
     .bind(budget.map_or(before.alert_threshold_pct, |b| i64::from(b.alert_threshold_pct)))
     .bind(budget.map_or(before.grace_threshold_pct, |b| i64::from(b.grace_threshold_pct)))
-    .bind(anchor)
-    .bind(days)
+    .bind(schedule.anchor)
+    .bind(i64::from(schedule.days))
+    .bind(next.map(|n| i64::from(n.days)))
+    .bind(next.map(|n| n.from))
     .execute(&mut *conn)
     .await?;
     let change = Change {
@@ -230,6 +238,37 @@ pub async fn set_budget(
     };
     audit::record(conn, change).await?;
     Ok(Some(before))
+}
+
+/// Sets (or with `None` removes) the ceiling on the block amount tenant admins may save, in
+/// the caller's transaction, and records the change; `false` when there is no such tenant.
+pub async fn set_budget_ceiling(
+    conn: &mut AnyConnection,
+    id: &TenantId,
+    ceiling_micros: Option<i64>,
+    actor: &str,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let Some(before) = get(&mut *conn, id).await? else { return Ok(false) };
+    if before.budget_ceiling_micros == ceiling_micros {
+        return Ok(true);
+    }
+    sqlx::query("UPDATE tenants SET budget_ceiling_micros = $2 WHERE id = $1")
+        .bind(id.as_str())
+        .bind(ceiling_micros)
+        .execute(&mut *conn)
+        .await?;
+    let usd = |m: Option<i64>| m.map(crate::usage::report::micros_to_usd);
+    let change = Change {
+        actor,
+        tenant_id: Some(id.as_str()),
+        action: AuditAction::BudgetCeilingChanged,
+        old_value: Some(json!({"budget_ceiling_usd": usd(before.budget_ceiling_micros)})),
+        new_value: Some(json!({"budget_ceiling_usd": usd(ceiling_micros)})),
+        at: now,
+    };
+    audit::record(conn, change).await?;
+    Ok(true)
 }
 
 /// A budget as the audit log records it.

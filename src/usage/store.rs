@@ -332,10 +332,13 @@ pub async fn daily_spend<'c>(
 }
 
 /// The start of each tenant's current period at instant `$1`, in SQL. It mirrors
-/// `limits::period::current_period` (a test checks they agree on both backends).
-pub(crate) const CURRENT_PERIOD_START: &str = "t.period_anchor + \
+/// `limits::period::Schedule::period_at` (a test checks they agree on both backends): from
+/// `next_period_from` on, periods of `next_period_days`; before it, of `period_days` from the anchor.
+pub(crate) const CURRENT_PERIOD_START: &str = "CASE WHEN t.next_period_from IS NOT NULL AND $1 >= t.next_period_from \
+     THEN t.next_period_from + (($1 - t.next_period_from) / (t.next_period_days * 86400000)) * (t.next_period_days * 86400000) \
+     ELSE t.period_anchor + \
      ((CASE WHEN $1 > t.period_anchor THEN $1 - t.period_anchor ELSE 0 END) / (t.period_days * 86400000)) \
-     * (t.period_days * 86400000)";
+     * (t.period_days * 86400000) END";
 
 /// The filter condition with only the filters in use (so PostgreSQL's cached generic plan
 /// knows the rows it will get: with `$x IS NULL OR …` it expected one row and sorted all
@@ -413,7 +416,8 @@ pub async fn list_usage(
          FROM (
            SELECT * FROM (
              SELECT t.id AS tenant_id, t.display_name, t.token_limit, t.max_budget_micros,
-                    t.alert_threshold_pct, t.grace_threshold_pct, t.period_days, t.enforcement_mode,
+                    t.alert_threshold_pct, t.grace_threshold_pct,
+                    COALESCE(t.next_period_days, t.period_days) AS period_days, t.enforcement_mode,
                     COALESCE(c.input_tokens, 0) AS input_tokens,
                     COALESCE(c.output_tokens, 0) AS output_tokens,
                     COALESCE(c.input_tokens, 0) + COALESCE(c.output_tokens, 0) AS total_tokens,

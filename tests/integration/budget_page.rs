@@ -102,7 +102,7 @@ async fn invalid_budgets_are_refused_per_field_and_change_nothing() {
 }
 
 #[tokio::test]
-async fn saving_writes_an_audit_row_and_a_new_duration_starts_a_new_period() {
+async fn saving_writes_an_audit_row_and_a_new_duration_begins_at_the_reset() {
     on_each_backend(|app| async move {
         let key = app.tenant_with_agent("saver", None).await;
         let (status, body) = app.server_fn("save_budget", &form("saver", "500", "80", "110", "30d")).await;
@@ -118,12 +118,27 @@ async fn saving_writes_an_audit_row_and_a_new_duration_starts_a_new_period() {
         );
         let check = app.check(&key).await;
         assert_eq!(check.status(), 200, "$100 of a $120 budget blocking at $180");
-        // Another duration: the period is re-anchored now and starts from zero.
+        // Another duration: the current period runs on to its reset, spend and all.
+        let (_, before) = app.server_fn_get("load_budget", "tenant_id=saver").await;
         app.server_fn("save_budget", &form("saver", "120", "50", "150", "60d")).await;
         let (_, o) = app.server_fn_get("load_budget", "tenant_id=saver").await;
-        assert_eq!(o["spend_micros"], 0);
-        assert_eq!(o["period_start"].as_i64(), Some(o["now"].as_i64().expect("now")));
-        assert_eq!(o["resets_at"].as_i64().expect("reset") - o["period_start"].as_i64().expect("start"), 60 * DAY_MS);
+        assert_eq!(o["spend_micros"], 100_000_000);
+        assert_eq!(
+            (o["period_start"].clone(), o["resets_at"].clone()),
+            (before["period_start"].clone(), before["resets_at"].clone())
+        );
+        assert_eq!(
+            (o["current_period_days"].clone(), o["budget"]["budget_duration"].clone()),
+            (30.into(), "60d".into())
+        );
+        assert_eq!(o["duration_begins_at"], o["resets_at"]);
+        // From the reset on, 60-day periods that start from zero.
+        let reset = o["resets_at"].as_i64().expect("reset");
+        app.state.clock.advance(reset - o["now"].as_i64().expect("now"));
+        let (_, o) = app.server_fn_get("load_budget", "tenant_id=saver").await;
+        assert_eq!((o["spend_micros"].clone(), o["period_start"].clone()), (0.into(), reset.into()));
+        assert_eq!(o["resets_at"].as_i64(), Some(reset + 60 * DAY_MS));
+        assert_eq!((o["current_period_days"].clone(), o["duration_begins_at"].clone()), (60.into(), Value::Null));
 
         let (_, page) = app.server_fn_get("list_audit", "tenant_id=saver").await;
         let newest = &page["entries"][0];
@@ -136,6 +151,142 @@ async fn saving_writes_an_audit_row_and_a_new_duration_starts_a_new_period() {
         assert_eq!((old["budget_duration"].clone(), new["budget_duration"].clone()), ("30d".into(), "60d".into()));
         assert_eq!((old["max_budget_usd"].clone(), new["max_budget_usd"].clone()), (120.0.into(), 120.0.into()));
         assert_eq!(budget_audit_count(&app, "saver").await, 3);
+    })
+    .await;
+}
+
+/// The hole a tenant admin used to empty its own usage: at 1000 of 1000 tokens (refused) and
+/// in its grace period, saving the budget with another duration re-anchored the period and the
+/// next check passed with nothing used. Now no save, by any role, through the page or the API,
+/// moves the current period: the tenant stays refused and every figure stays.
+#[tokio::test]
+async fn no_duration_change_empties_the_current_period() {
+    on_each_backend(|app| async move {
+        let key = app.tenant_with_agent("escaper", Some(1000)).await;
+        app.add_user("escaper-admin", "escaper-password", Role::TenantAdmin { tenant_id: "escaper".into() }).await;
+        let tenant_admin = app.signed_in("escaper-admin", "escaper-password").await;
+        let tenant_token = app.api_token_of(&tenant_admin, "tenant script").await;
+        let admin_token = app.api_token_of(&app.admin, "admin script").await;
+        app.server_fn("save_budget", &form("escaper", "10", "80", "110", "30d")).await;
+        let body =
+            json!({"event_id": "all", "model": "m", "input_tokens": 600, "output_tokens": 400, "cost_usd": 10.5});
+        assert_eq!(app.agent_post("/api/agent/usage/report", &key, &body.to_string()).await.status(), 201);
+        assert_eq!(app.check(&key).await.status(), 429, "at the token limit");
+        let figures = |status: Value| {
+            (
+                status["used_tokens"].clone(),
+                status["spend_usd"].clone(),
+                status["period_start"].clone(),
+                status["resets_at"].clone(),
+            )
+        };
+        let before = figures(app.status(&key).await);
+        assert_eq!((before.0.clone(), before.1.clone()), (1000.into(), 10.5.into()));
+
+        let mut durations = ["60d", "90d", "30d", "60d"].into_iter().cycle();
+        for (who, client) in [("tenant admin", &tenant_admin), ("system admin", &app.admin)] {
+            app.state.clock.advance(DAY_MS);
+            let duration = durations.next().expect("duration");
+            let (status, body) =
+                app.server_fn_as(client, "save_budget", &form("escaper", "10", "80", "110", duration)).await;
+            assert_eq!(status, 200, "{who} by page: {body}");
+            assert_eq!(app.check(&key).await.status(), 429, "{who} saved {duration} on the page");
+            assert_eq!(figures(app.status(&key).await), before, "{who} saved {duration} on the page");
+        }
+        for (who, token) in [("tenant admin", &tenant_token), ("system admin", &admin_token)] {
+            app.state.clock.advance(DAY_MS);
+            let days = [60, 90][usize::from(who == "system admin")];
+            let body = json!({"budget": {"max_budget_usd": 10, "budget_duration_days": days}});
+            let (status, answer) =
+                app.call(Some(token), reqwest::Method::PUT, "/api/client/usage/limits/escaper", Some(body)).await;
+            assert_eq!(status, 200, "{who} by API: {answer}");
+            assert_eq!(answer["budget"]["budget_duration_days"], days);
+            assert_eq!(answer["budget"]["budget_duration_begins_at"], answer["resets_at"], "{answer}");
+            assert_eq!(app.check(&key).await.status(), 429, "{who} saved {days} days by API");
+            assert_eq!(figures(app.status(&key).await), before, "{who} saved {days} days by API");
+        }
+        // Removing the budget and saving a new one does not re-anchor either.
+        let (status, _) = app
+            .call(
+                Some(&admin_token),
+                reqwest::Method::PUT,
+                "/api/client/usage/limits/escaper",
+                Some(json!({"budget": null})),
+            )
+            .await;
+        assert_eq!(status, 200);
+        app.server_fn_as(&tenant_admin, "save_budget", &form("escaper", "10", "80", "110", "90d")).await;
+        assert_eq!(app.check(&key).await.status(), 429);
+        assert_eq!(figures(app.status(&key).await), before);
+    })
+    .await;
+}
+
+/// A tenant admin may shape their budget below the ceiling a system admin set, never above it
+/// (a higher grace threshold counts too) and may not remove it; only system admins set it.
+#[tokio::test]
+async fn tenant_admins_stay_under_the_budget_ceiling() {
+    on_each_backend(|app| async move {
+        app.tenant_with_agent("capped", None).await;
+        app.add_user("capped-admin", "capped-password", Role::TenantAdmin { tenant_id: "capped".into() }).await;
+        let tenant_admin = app.signed_in("capped-admin", "capped-password").await;
+        let tenant_token = app.api_token_of(&tenant_admin, "tenant script").await;
+        // Only system admins set the ceiling, by page or API.
+        let (status, _) = app
+            .server_fn_as(
+                &tenant_admin,
+                "save_budget_ceiling",
+                &[("tenant_id", "capped"), ("budget_ceiling", "1000000")],
+            )
+            .await;
+        assert_eq!(status, 403);
+        let raise = json!({"budget_ceiling_usd": 1_000_000});
+        let (status, _) =
+            app.call(Some(&tenant_token), reqwest::Method::PUT, "/api/client/usage/limits/capped", Some(raise)).await;
+        assert_eq!(status, 403);
+        let (status, body) =
+            app.server_fn("save_budget_ceiling", &[("tenant_id", "capped"), ("budget_ceiling", "550")]).await;
+        assert_eq!(status, 200, "{body}");
+
+        let (status, body) =
+            app.server_fn_as(&tenant_admin, "save_budget", &form("capped", "500", "80", "110", "30d")).await;
+        assert_eq!(status, 200, "blocks at $550, the ceiling: {body}");
+        for (max, grace) in [("501", "110"), ("500", "111"), ("1000000", "100")] {
+            let (status, body) =
+                app.server_fn_as(&tenant_admin, "save_budget", &form("capped", max, "80", grace, "30d")).await;
+            assert_eq!((status, body["field"].as_str()), (422, Some("max_budget")), "{max} at {grace}%: {body}");
+            assert!(body["message"].as_str().is_some_and(|m| m.contains("$550.00")), "{body}");
+        }
+        let body = json!({"budget": {"max_budget_usd": 5000}});
+        let (status, answer) =
+            app.call(Some(&tenant_token), reqwest::Method::PUT, "/api/client/usage/limits/capped", Some(body)).await;
+        assert_eq!((status, answer["field"].as_str()), (422, Some("max_budget")), "{answer}");
+        let (status, _) = app
+            .call(
+                Some(&tenant_token),
+                reqwest::Method::PUT,
+                "/api/client/usage/limits/capped",
+                Some(json!({"budget": null})),
+            )
+            .await;
+        assert_eq!(status, 422, "a tenant admin may not remove a budget under a ceiling");
+        let (_, o) = app.server_fn_get("load_budget", "tenant_id=capped").await;
+        assert_eq!(
+            (o["budget"]["max_budget_micros"].clone(), o["budget_ceiling_micros"].clone()),
+            (500_000_000.into(), 550_000_000.into())
+        );
+        // The system admin is not held to it; the API shows it; removing it frees the tenant admin.
+        let (status, _) = app.server_fn("save_budget", &form("capped", "900", "80", "110", "30d")).await;
+        assert_eq!(status, 200);
+        let (status, answer) =
+            app.call(Some(&tenant_token), reqwest::Method::GET, "/api/client/usage/limits/capped", None).await;
+        assert_eq!((status, answer["budget_ceiling_usd"].clone()), (200, 550.0.into()));
+        app.server_fn("save_budget_ceiling", &[("tenant_id", "capped"), ("budget_ceiling", "")]).await;
+        let (status, _) =
+            app.server_fn_as(&tenant_admin, "save_budget", &form("capped", "5000", "80", "150", "30d")).await;
+        assert_eq!(status, 200);
+        let (_, page) = app.server_fn_get("list_audit", "tenant_id=capped&action=budget_ceiling_changed").await;
+        assert_eq!(page["entries"].as_array().map(Vec::len), Some(2), "{page}");
     })
     .await;
 }

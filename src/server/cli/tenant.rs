@@ -1,4 +1,4 @@
-//! `tollgate tenant create|list|set-limit|set-litellm-key|set-user-limit|set-mode`.
+//! `tollgate tenant create|list|set-limit|set-budget-ceiling|set-litellm-key|set-user-limit|set-mode`.
 
 use crate::audit::actors::CLI as CLI_ACTOR;
 use crate::db::Db;
@@ -26,6 +26,9 @@ pub enum TenantCommand {
     List,
     /// Set a tenant's token limit; `none` removes it.
     SetLimit { id: String, token_limit: String },
+    /// Set the highest block amount (max budget × grace %, in dollars) the tenant's admins may
+    /// save for its budget; while it is set they may not remove the budget. `none` removes it.
+    SetBudgetCeiling { id: String, max_usd: String },
     /// Set the tenant's LiteLLM virtual key (`none` removes it): saving its budget then updates
     /// the key through LiteLLM's `/key/update` first.
     SetLitellmKey { id: String, key: String },
@@ -70,6 +73,20 @@ pub async fn run(db: &Db, cmd: TenantCommand, now: i64) -> anyhow::Result<()> {
             }
             tx.commit().await?;
             println!("tenant {id}: token limit {}", limit.map_or("No Limit".to_owned(), |l| l.to_string()));
+        }
+        TenantCommand::SetBudgetCeiling { id, max_usd } => {
+            let id = TenantId::parse(&id)?;
+            let ceiling = match max_usd.trim() {
+                none if none.eq_ignore_ascii_case("none") => None,
+                text => Some(crate::budgets::rules::parse_usd("max_usd", text)?),
+            };
+            let mut tx = db.begin_write().await?;
+            if !tenants::set_budget_ceiling(&mut tx, &id, ceiling, CLI_ACTOR, now).await? {
+                bail!("no tenant with id {id}");
+            }
+            tx.commit().await?;
+            let shown = ceiling.map_or("none".to_owned(), crate::format::format_usd);
+            println!("tenant {id}: budget ceiling {shown}");
         }
         TenantCommand::SetUserLimit { id, user_id, token_limit } => {
             let id = TenantId::parse(&id)?;
