@@ -61,10 +61,12 @@ bench: setup-test build
 
 # The OpenAI-compatible proxy against its (stand-in) upstream called directly, in one run:
 # added latency at 1,000 and 5,000 requests/s and the maximum proxied throughput
-# (docs/performance.md). Not part of `make test`.
+# (docs/performance.md), then what huge prompts cost: the estimate of a 32 MB single-word
+# body and `/healthz` while 8 such requests are in flight. Not part of `make test`.
 bench-proxy: setup-test build
 	CARGO_TARGET_DIR=target/bench cargo build --release --features bench --bin proxybench
 	./target/bench/release/proxybench
+	./target/bench/release/proxybench --long-prompts
 
 # The Usage Limits list and the history API on 10,000 tenants, 100,000 overrides and
 # 1,000,000 events, on SQLite and on PostgreSQL (docs/performance.md). Not part of `make test`.

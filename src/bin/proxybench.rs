@@ -10,6 +10,10 @@
 //!   of both and their difference;
 //! - **maximum proxied throughput**: `--connections` keep-alive connections back to back.
 //!
+//! With `--long-prompts` it measures instead what a huge prompt costs: the estimate of a 32 MB
+//! single-word chat body (the pure function the proxy runs), and `/healthz`'s latency while 8
+//! such requests are in flight through the proxy, again and again.
+//!
 //! Everything shares one machine (client, proxy, upstream): the figures are an upper bound of
 //! the proxy's cost here. Run: `make bench-proxy`.
 
@@ -51,6 +55,9 @@ struct Args {
     /// 4-characters heuristic (compare the two to see the tokenizer's cost).
     #[arg(long, default_value = "gpt-4o-mini")]
     model: String,
+    /// Measure huge prompts instead: their estimate, and `/healthz` while 8 are in flight.
+    #[arg(long)]
+    long_prompts: bool,
 }
 
 /// The request both targets get: a short chat with a small output cap.
@@ -74,10 +81,13 @@ fn main() -> Result<(), String> {
 }
 
 async fn start_standin() -> Result<SocketAddr, String> {
-    let app = axum::Router::new().route(
-        "/v1/chat/completions",
-        axum::routing::post(|| async { ([("content-type", "application/json")], ANSWER) }),
-    );
+    // The body is read (huge prompts too), as an upstream would.
+    let app = axum::Router::new()
+        .route(
+            "/v1/chat/completions",
+            axum::routing::post(|_: axum::body::Bytes| async { ([("content-type", "application/json")], ANSWER) }),
+        )
+        .layer(axum::extract::DefaultBodyLimit::max(64 << 20));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
@@ -272,6 +282,14 @@ async fn run(args: Args) -> Result<(), String> {
         .spawn()
         .map_err(|e| format!("cannot start {}: {e} (build it with `make build`)", args.server.display()))?;
     wait_until_up(addr).await?;
+    if args.long_prompts {
+        let measured = long_prompts(addr, &key, &args).await;
+        let _ = server.kill();
+        let _ = server.wait();
+        db.remove().await;
+        let _ = std::fs::remove_dir_all(&dir);
+        return measured;
+    }
     let body = request(&args.model);
     let direct = Target {
         name: "direct",
@@ -335,5 +353,98 @@ async fn run(args: Args) -> Result<(), String> {
             m.errors
         );
     }
+    Ok(())
+}
+
+/// The bytes of the "word" in a huge prompt: the body stays under the proxy's 32 MiB limit.
+const HUGE_WORD_BYTES: usize = 32_000_000;
+
+/// A chat request whose one message is a single 32 MB word (the worst case of BPE merging).
+fn huge_prompt(model: &str) -> String {
+    let word = "ab".repeat(HUGE_WORD_BYTES / 2);
+    format!(r#"{{"model":"{model}","messages":[{{"role":"user","content":"{word}"}}],"max_tokens":16}}"#)
+}
+
+/// The estimate of a huge prompt in this process, then `/healthz` paced at 200 requests/s
+/// while 8 connections send huge prompts through the proxy back to back.
+async fn long_prompts(addr: SocketAddr, key: &str, args: &Args) -> Result<(), String> {
+    use tollgate::proxy::estimate::{estimate, Endpoint};
+    let body = huge_prompt(&args.model);
+    let parsed: serde_json::Value = serde_json::from_str(&body).map_err(|e| e.to_string())?;
+    let started = Instant::now();
+    let e = estimate(Endpoint::ChatCompletions, &args.model, &parsed, 4096);
+    let estimate_secs = started.elapsed().as_secs_f64();
+    println!(
+        "tollgate proxybench --long-prompts: model {}, backend {}, {} cores",
+        args.model,
+        args.backend,
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    println!(
+        "\nestimate of a {} MB single-word body: {:.3} s ({} input tokens counted)",
+        body.len() / 1_000_000,
+        estimate_secs,
+        e.input_tokens
+    );
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut senders = Vec::new();
+    for _ in 0..8 {
+        let (stop, body, key) = (stop.clone(), body.clone(), key.to_owned());
+        senders.push(tokio::spawn(async move {
+            let mut conn = Connection::open(addr).await?;
+            let (mut hist, mut statuses) = (histogram()?, std::collections::BTreeMap::<u16, u64>::new());
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let sent = Instant::now();
+                match conn.send(post("/v1/chat/completions", &key, body.clone())).await {
+                    Ok(status) => *statuses.entry(status).or_default() += 1,
+                    Err(_) => conn = Connection::open(addr).await?,
+                }
+                hist.saturating_record(sent.elapsed().as_micros() as u64);
+            }
+            Ok::<_, String>((hist, statuses))
+        }));
+    }
+    // Let the first huge requests arrive before measuring.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mut health = Connection::open(addr).await?;
+    let mut hist = histogram()?;
+    let interval = Duration::from_millis(5);
+    let start = Instant::now();
+    let mut next = start;
+    while start.elapsed() < Duration::from_secs(args.seconds) {
+        next += interval;
+        if let Some(wait) = next.checked_duration_since(Instant::now()) {
+            tokio::time::sleep(wait).await;
+        }
+        health.send(tollgate::bench::get("/healthz")).await?;
+        // From its scheduled instant: a stalled server is charged its whole stall.
+        hist.saturating_record(next.elapsed().as_micros() as u64);
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (mut long, mut statuses) = (histogram()?, std::collections::BTreeMap::<u16, u64>::new());
+    for sender in senders {
+        let (h, s) = sender.await.map_err(|e| e.to_string())??;
+        long.add(h).map_err(|e| e.to_string())?;
+        for (status, n) in s {
+            *statuses.entry(status).or_default() += n;
+        }
+    }
+    let ms = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+    println!("\n| while 8 huge prompts are in flight | p50 ms | p99 ms | max ms | count |");
+    println!("| --- | ---: | ---: | ---: | ---: |");
+    println!(
+        "| `/healthz` (200/s, from its scheduled instant) | {:.3} | {:.3} | {:.3} | {} |",
+        ms(&hist, 0.5),
+        ms(&hist, 0.99),
+        hist.max() as f64 / 1000.0,
+        hist.len()
+    );
+    println!(
+        "| a huge prompt through the proxy (statuses {statuses:?}) | {:.0} | {:.0} | {:.0} | {} |",
+        ms(&long, 0.5),
+        ms(&long, 0.99),
+        long.max() as f64 / 1000.0,
+        long.len()
+    );
     Ok(())
 }

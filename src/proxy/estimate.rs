@@ -39,6 +39,16 @@ const COMPLETIONS_DEFAULT_MAX_TOKENS: u64 = 16;
 /// The heuristic for models without a known tokenizer: about 4 characters a token (OpenAI's
 /// rule of thumb for English), rounded up.
 const CHARS_PER_TOKEN: u64 = 4;
+/// The longest run of non-space (or of space) characters the tokenizer sees whole. BPE merging
+/// costs the square of a piece's length (a 160 KB "word" took 13 s), so longer runs are cut
+/// here and their parts counted one by one: time linear in the text, a count within a token
+/// per cut of the whole word's (real words and numbers are far shorter, and keep their exact
+/// counts).
+const MAX_RUN_CHARS: usize = 64;
+/// The characters of one request the tokenizer counts; the rest is counted by the heuristic.
+/// Prompts this long exceed every model's context anyway, and counting them exactly would let
+/// one request buy seconds of CPU.
+pub const TOKENIZED_CHARS_PER_REQUEST: usize = 1 << 20;
 
 /// How the prompt was counted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,8 +78,12 @@ pub fn warm_up() {
     let _ = (tiktoken_rs::o200k_base_singleton(), tiktoken_rs::cl100k_base_singleton());
 }
 
-/// Counts text with one tokenizer, or by the heuristic.
-struct Counter(Option<(Tokenizer, &'static CoreBPE)>);
+/// Counts text with one tokenizer (within a budget of characters), or by the heuristic.
+struct Counter {
+    bpe: Option<(Tokenizer, &'static CoreBPE)>,
+    /// Characters the tokenizer may still count for this request.
+    budget: std::cell::Cell<usize>,
+}
 
 impl Counter {
     fn for_model(model: &str) -> Self {
@@ -83,19 +97,59 @@ impl Counter {
             };
             Some((t, bpe))
         });
-        Self(bpe)
+        Self { bpe, budget: std::cell::Cell::new(TOKENIZED_CHARS_PER_REQUEST) }
     }
 
     fn text(&self, text: &str) -> u64 {
-        match self.0 {
-            Some((_, bpe)) => bpe.encode_ordinary(text).len() as u64,
-            None => heuristic_tokens(text),
-        }
+        let Some((_, bpe)) = self.bpe else { return heuristic_tokens(text) };
+        // Within the budget the tokenizer counts; what is past it, the heuristic.
+        let (counted, rest) = split_at_chars(text, self.budget.get());
+        self.budget.set(self.budget.get() - counted.chars().count().min(self.budget.get()));
+        let tokens: usize = short_runs(counted).map(|part| bpe.encode_ordinary(part).len()).sum();
+        tokens as u64 + heuristic_tokens(rest)
     }
 
     fn counting(&self) -> Counting {
-        self.0.map_or(Counting::Heuristic, |(t, _)| Counting::Tokenizer(t))
+        self.bpe.map_or(Counting::Heuristic, |(t, _)| Counting::Tokenizer(t))
     }
+}
+
+/// `text` split after its first `n` characters.
+fn split_at_chars(text: &str, n: usize) -> (&str, &str) {
+    match text.char_indices().nth(n) {
+        Some((at, _)) => text.split_at(at),
+        None => (text, ""),
+    }
+}
+
+/// `text` in parts in which no run of non-space characters, nor of space characters, is longer
+/// than `MAX_RUN_CHARS`: cut inside such runs only, so ordinary text is one part and keeps its
+/// exact count. Every tokenizer piece lies within one run (plus a character before it and line
+/// breaks after it), so no piece of a part is longer than about twice the limit.
+fn short_runs(text: &str) -> impl Iterator<Item = &str> {
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let (mut run, mut space) = (0usize, None);
+        let mut cut = rest.len();
+        for (at, c) in rest.char_indices() {
+            let is_space = c.is_whitespace();
+            if space == Some(is_space) {
+                run += 1;
+            } else {
+                (run, space) = (1, Some(is_space));
+            }
+            if run > MAX_RUN_CHARS {
+                cut = at;
+                break;
+            }
+        }
+        let (part, tail) = rest.split_at(cut);
+        rest = tail;
+        Some(part)
+    })
 }
 
 /// The heuristic count of a text: characters / 4, rounded up.
@@ -246,7 +300,51 @@ mod tests {
         assert!(e.input_tokens > TOKENS_PER_IMAGE + 10, "{e:?}");
     }
 
+    #[test]
+    fn a_huge_word_is_counted_in_runs_and_long_prompts_within_a_budget() {
+        // 4 MB of one "word": whole, BPE would merge for hours (this test would not end); cut
+        // into runs it is counted.
+        let word = "ab".repeat(2 << 20);
+        let body = json!({"messages": [{"role": "user", "content": word}], "max_tokens": 1});
+        let e = estimate(Endpoint::ChatCompletions, "gpt-4o", &body, 4096);
+        let counted = e.input_tokens - 3 - 3 - 1; // priming, framing, "user"
+                                                  // Counted by the tokenizer up to the budget (at least one token per 64-character run,
+                                                  // at most one per character), the rest by the heuristic.
+        let heuristic = (word.len() - TOKENIZED_CHARS_PER_REQUEST).div_ceil(4) as u64;
+        let runs = TOKENIZED_CHARS_PER_REQUEST.div_ceil(MAX_RUN_CHARS) as u64;
+        assert!(counted >= runs + heuristic && counted <= TOKENIZED_CHARS_PER_REQUEST as u64 + heuristic, "{counted}");
+        // Ordinary text is one run per word: counted exactly as the tokenizer counts it whole.
+        let text = "The quick brown fox jumps over the lazy dog. ".repeat(200);
+        assert_eq!(short_runs(&text).count(), 1);
+        let body = json!({"input": text});
+        let e = estimate(Endpoint::Embeddings, "text-embedding-3-small", &body, 0);
+        assert_eq!(e.input_tokens, tiktoken_rs::cl100k_base_singleton().encode_ordinary(&text).len() as u64);
+    }
+
     proptest! {
+        /// Cutting runs loses nothing and leaves no run longer than the limit; text without a
+        /// long run is not cut at all (so it keeps its exact count).
+        #[test]
+        fn runs_are_cut_only_where_they_are_long(pieces in prop::collection::vec(("[a-z]{0,150}", "[ \n\t]{0,150}"), 0..8)) {
+            let text: String = pieces.iter().map(|(word, space)| format!("{word}{space}")).collect();
+            let parts: Vec<&str> = short_runs(&text).collect();
+            prop_assert_eq!(parts.concat(), text.clone());
+            let longest_run = |s: &str| {
+                let (mut longest, mut run, mut last) = (0, 0, None);
+                for c in s.chars() {
+                    let space = c.is_whitespace();
+                    run = if last == Some(space) { run + 1 } else { 1 };
+                    last = Some(space);
+                    longest = longest.max(run);
+                }
+                longest
+            };
+            prop_assert!(parts.iter().all(|p| longest_run(p) <= MAX_RUN_CHARS), "{:?}", parts);
+            if longest_run(&text) <= MAX_RUN_CHARS {
+                prop_assert!(parts.len() <= 1);
+            }
+        }
+
         /// The count of a conversation is the sum of its messages' counts plus the priming:
         /// checked by splitting it at every point (an independent decomposition, not the formula).
         #[test]

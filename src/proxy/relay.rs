@@ -8,7 +8,6 @@
 use super::openai::{is_usage_only_chunk, may_carry_usage, usage_of, Usage};
 use super::settle::Pending;
 use super::Proxy;
-use crate::state::AppState;
 use bytes::Bytes;
 use eventsource_stream::{Event, Eventsource};
 use futures_util::StreamExt;
@@ -20,7 +19,6 @@ const CHANNEL_EVENTS: usize = 32;
 
 /// Starts relaying `upstream`'s event stream; the returned body is the client's side.
 pub fn start(
-    state: AppState,
     proxy: Proxy,
     upstream: reqwest::Response,
     pending: Pending,
@@ -29,7 +27,7 @@ pub fn start(
     let (tx, mut rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(CHANNEL_EVENTS);
     proxy.clone().spawn_settlement(async move {
         let usage = relay(&proxy, upstream, tx, client_asked_usage).await;
-        pending.settle(&state, usage).await
+        pending.settle(usage).await
     });
     axum::body::Body::from_stream(futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx)))
 }

@@ -206,17 +206,41 @@ fn refusal(agent: &Principal, user_id: Option<&str>, a: &crate::enforce::Admissi
 
 async fn proxied(state: AppState, endpoint: Endpoint, request: Request) -> Result<Response, ProxyError> {
     let (parts, body) = request.into_parts();
-    let headers = parts.headers;
     // The key first: a stranger's body is never read.
-    let agent = authenticate(&state, &headers).await?;
+    let agent = authenticate(&state, &parts.headers).await?;
     let raw = axum::body::to_bytes(body, MAX_BODY_BYTES).await.map_err(|_| {
         let message = format!("The request body must be at most {} MB", MAX_BODY_BYTES / (1024 * 1024));
         ProxyError::new(StatusCode::PAYLOAD_TOO_LARGE, "invalid_request_error", None, Some("body"), message)
     })?;
-    let mut body: Value = serde_json::from_slice(&raw)
+    // From here the call lives in a task of its own: count, admit, forward, settle. A client
+    // that hangs up drops only this handler's wait, never the call — whose upstream answers
+    // (and bills) regardless — so it is settled from its usage or released, whatever the
+    // connection does.
+    let proxy = state.proxy.clone();
+    let call = proxy.spawn_counted(call(state.gate.clone(), state.proxy.clone(), endpoint, parts.headers, agent, raw));
+    call.await.unwrap_or_else(|e| {
+        tracing::error!(error = %e, "a proxied call's task failed");
+        Err(ProxyError::from(AppError::internal()))
+    })
+}
+
+/// One call from its body to its answer: parsed and counted (off the async workers when the
+/// body is large), admitted, forwarded, and settled behind the answer.
+async fn call(
+    gate: crate::enforce::Gate,
+    proxy: Proxy,
+    endpoint: Endpoint,
+    headers: HeaderMap,
+    agent: Principal,
+    raw: Bytes,
+) -> Result<Response, ProxyError> {
+    let size = raw.len();
+    let parsing = raw.clone();
+    let body: Value = proxy
+        .off_worker(size, move || serde_json::from_slice(&parsing))
+        .await?
         .map_err(|e| ProxyError::invalid("body", format!("The request body is not valid JSON: {e}")))?;
     let asked = read_request(endpoint, &headers, &body)?;
-    let proxy = state.proxy.clone();
     let upstream = proxy.config().upstreams.route(&asked.model).ok_or_else(|| {
         ProxyError::new(
             StatusCode::NOT_FOUND,
@@ -226,23 +250,31 @@ async fn proxied(state: AppState, endpoint: Endpoint, request: Request) -> Resul
             format!("The model `{}` does not exist or no upstream serves it", asked.model),
         )
     })?;
-    let estimate = estimate(endpoint, &asked.model, &body, proxy.config().default_max_output_tokens);
+    let (model, max_output) = (asked.model.clone(), proxy.config().default_max_output_tokens);
+    let (estimate, mut body) = proxy
+        .off_worker(size, move || {
+            let counted = estimate(endpoint, &model, &body, max_output);
+            (counted, body)
+        })
+        .await?;
     let call =
         Call { estimated_tokens: estimate.total(), model: Some(asked.model.clone()), user_id: asked.user_id.clone() };
-    let admission = state.gate.admit(&agent, call).await?;
+    let admission = gate.admit(&agent, call).await?;
     if let Some(kind) = admission.decision.refused_by {
         crate::metrics::proxy_request(endpoint_label(endpoint), "refused");
         return Err(refusal(&agent, asked.user_id.as_deref(), &admission, kind));
     }
-    let pending = Pending::new(agent, asked.model, asked.user_id, admission.reservation.map(|r| r.id), estimate);
+    let reservation = admission.reservation.map(|r| r.id);
+    let pending = Pending::new(gate, agent, asked.model, asked.user_id, reservation, estimate);
     // The body goes on as it came, unless a stream must be asked for its usage.
-    let (outgoing, client_asked_usage) = if asked.stream {
+    let (body, client_asked_usage) = if asked.stream {
         let asked_usage = request_stream_usage(&mut body);
         (Bytes::from(serde_json::to_vec(&body).unwrap_or_default()), asked_usage)
     } else {
         (raw, false)
     };
-    forward(state, &proxy, upstream, endpoint, &headers, outgoing, pending, asked.stream, client_asked_usage).await
+    let outgoing = Outgoing { endpoint, headers, body, stream: asked.stream, client_asked_usage };
+    forward(&proxy, upstream, outgoing, pending).await
 }
 
 fn endpoint_label(endpoint: Endpoint) -> &'static str {
@@ -253,30 +285,32 @@ fn endpoint_label(endpoint: Endpoint) -> &'static str {
     }
 }
 
-/// Request headers that are the proxy's business, not the upstream's.
-fn is_own_header(name: &HeaderName) -> bool {
-    const OWN: [&str; 13] = [
-        "host",
-        "authorization",
-        "content-length",
-        "connection",
-        "keep-alive",
-        "transfer-encoding",
-        "te",
-        "trailer",
-        "upgrade",
-        "proxy-authorization",
-        "accept-encoding",
-        "cookie",
-        USER_HEADER,
-    ];
-    OWN.contains(&name.as_str())
+/// The request headers a client may send on to the upstream: content negotiation, the SDK's
+/// own descriptive headers and API feature flags. Everything else stays here — the agent's key,
+/// cookies, connection headers, and the operator's business with the upstream
+/// (`OpenAI-Organization` / `OpenAI-Project` would bill another organisation or project on the
+/// operator's key).
+fn is_forwarded_request_header(name: &HeaderName) -> bool {
+    const ALLOWED: [&str; 5] = ["accept", "user-agent", "openai-beta", "x-request-id", "idempotency-key"];
+    let name = name.as_str();
+    ALLOWED.contains(&name) || name.starts_with("x-stainless-")
 }
 
-/// Answer headers that describe the upstream's connection rather than the answer.
-fn is_hop_header(name: &HeaderName) -> bool {
-    const HOP: [&str; 6] = ["connection", "keep-alive", "transfer-encoding", "content-length", "trailer", "upgrade"];
-    HOP.contains(&name.as_str())
+/// The answer headers a client gets from the upstream: the body's type and caching, the
+/// upstream's request id and timing, and `Retry-After` on its own refusals. Its cookies, its
+/// rate limits (of the operator's key, not the tenant's), its organisation and connection
+/// headers stay here.
+fn is_forwarded_answer_header(name: &HeaderName) -> bool {
+    const ALLOWED: [&str; 7] = [
+        "content-type",
+        "cache-control",
+        "retry-after",
+        "x-request-id",
+        "request-id",
+        "openai-processing-ms",
+        "openai-version",
+    ];
+    ALLOWED.contains(&name.as_str())
 }
 
 fn upstream_request(
@@ -288,7 +322,7 @@ fn upstream_request(
 ) -> reqwest::RequestBuilder {
     let mut request = proxy.0.client.request(method, format!("{}{path}", upstream.base_url)).timeout(upstream.timeout);
     for (name, value) in headers {
-        if !is_own_header(name) {
+        if is_forwarded_request_header(name) {
             request = request.header(name, value);
         }
     }
@@ -302,40 +336,38 @@ fn upstream_request(
 fn answer_head(upstream: &reqwest::Response) -> axum::http::response::Builder {
     let mut builder = Response::builder().status(upstream.status().as_u16());
     for (name, value) in upstream.headers() {
-        if !is_hop_header(name) {
+        if is_forwarded_answer_header(name) {
             builder = builder.header(name, value);
         }
     }
     builder
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn forward(
-    state: AppState,
-    proxy: &Proxy,
-    upstream: &Upstream,
+/// What goes to the upstream for an admitted call.
+struct Outgoing {
     endpoint: Endpoint,
-    headers: &HeaderMap,
+    headers: HeaderMap,
     body: Bytes,
-    pending: Pending,
     stream: bool,
     client_asked_usage: bool,
-) -> Result<Response, ProxyError> {
-    let label = endpoint_label(endpoint);
-    let sent = upstream_request(proxy, upstream, reqwest::Method::POST, endpoint.path(), headers)
+}
+
+async fn forward(proxy: &Proxy, upstream: &Upstream, out: Outgoing, pending: Pending) -> Result<Response, ProxyError> {
+    let label = endpoint_label(out.endpoint);
+    let sent = upstream_request(proxy, upstream, reqwest::Method::POST, out.endpoint.path(), &out.headers)
         .header(header::CONTENT_TYPE, "application/json")
-        .body(body)
+        .body(out.body)
         .send()
         .await;
     let answer = match sent {
         Ok(answer) => answer,
-        Err(e) => return Err(upstream_failed(&state, pending, &upstream.name, label, e).await),
+        Err(e) => return Err(upstream_failed(pending, &upstream.name, label, e).await),
     };
     if !answer.status().is_success() {
         // The upstream's own error, passed through; the call is not charged.
         let head = answer_head(&answer);
         let bytes = answer.bytes().await.unwrap_or_default();
-        pending.release(&state).await;
+        pending.release().await;
         crate::metrics::proxy_request(label, "upstream_error");
         crate::metrics::proxy_settled(Settled::Released.as_str());
         return Ok(head
@@ -344,31 +376,25 @@ async fn forward(
     }
     crate::metrics::proxy_request(label, "forwarded");
     let head = answer_head(&answer);
-    if stream {
-        let body = relay::start(state.clone(), proxy.clone(), answer, pending, client_asked_usage);
+    if out.stream {
+        let body = relay::start(proxy.clone(), answer, pending, out.client_asked_usage);
         return Ok(head.body(body).unwrap_or_else(|_| StatusCode::BAD_GATEWAY.into_response()));
     }
     let bytes = match answer.bytes().await {
         Ok(bytes) => bytes,
-        Err(e) => return Err(upstream_failed(&state, pending, &upstream.name, label, e).await),
+        Err(e) => return Err(upstream_failed(pending, &upstream.name, label, e).await),
     };
     let usage = serde_json::from_slice::<Value>(&bytes).ok().as_ref().and_then(usage_of);
     // The answer goes out now; the usage is recorded behind it. Admission stays exact: the
     // call's reservation holds until the writer commits the usage and settles it together.
-    proxy.spawn_settlement(async move { pending.settle(&state, usage).await });
+    proxy.spawn_settlement(async move { pending.settle(usage).await });
     Ok(head.body(axum::body::Body::from(bytes)).unwrap_or_else(|_| StatusCode::BAD_GATEWAY.into_response()))
 }
 
 /// The upstream did not answer (in time): the reservation is released, the client told in
 /// OpenAI's shape (504 for a timeout, 502 otherwise).
-async fn upstream_failed(
-    state: &AppState,
-    pending: Pending,
-    name: &str,
-    label: &'static str,
-    e: reqwest::Error,
-) -> ProxyError {
-    pending.release(state).await;
+async fn upstream_failed(pending: Pending, name: &str, label: &'static str, e: reqwest::Error) -> ProxyError {
+    pending.release().await;
     crate::metrics::proxy_settled(Settled::Released.as_str());
     if e.is_timeout() {
         crate::metrics::proxy_request(label, "upstream_timeout");
@@ -441,12 +467,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_agents_key_and_the_connection_headers_stay_here() {
-        for own in ["authorization", "host", "x-tollgate-user", "accept-encoding", "content-length", "cookie"] {
-            assert!(is_own_header(&HeaderName::from_static(own)), "{own}");
+    fn only_allowed_headers_cross_the_proxy() {
+        let name = HeaderName::from_static;
+        for kept in [
+            "authorization",
+            "host",
+            "x-tollgate-user",
+            "accept-encoding",
+            "content-length",
+            "cookie",
+            "openai-organization",
+            "openai-project",
+            "x-made-up",
+        ] {
+            assert!(!is_forwarded_request_header(&name(kept)), "{kept} must not reach the upstream");
         }
-        for theirs in ["openai-organization", "openai-beta", "content-type", "user-agent", "x-stainless-lang"] {
-            assert!(!is_own_header(&HeaderName::from_static(theirs)), "{theirs}");
+        for sent in ["accept", "openai-beta", "user-agent", "x-stainless-lang", "x-stainless-retry-count"] {
+            assert!(is_forwarded_request_header(&name(sent)), "{sent}");
+        }
+        for kept in ["set-cookie", "openai-organization", "x-ratelimit-remaining-tokens", "connection", "server"] {
+            assert!(!is_forwarded_answer_header(&name(kept)), "{kept} must not reach the client");
+        }
+        for sent in ["content-type", "x-request-id", "retry-after", "openai-processing-ms"] {
+            assert!(is_forwarded_answer_header(&name(sent)), "{sent}");
         }
     }
 

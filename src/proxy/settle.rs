@@ -1,13 +1,14 @@
 //! The end of a proxied call: its usage recorded as one of the agent's reports (priced from
 //! the table; the event id is the proxy's own, so a retried settlement counts once), which also
 //! settles the call's reservation — or, for a call that was not made or failed upstream, the
-//! reservation given back with nothing recorded.
+//! reservation given back with nothing recorded. A `Pending` that is dropped without either
+//! (a panic on the way) gives its reservation back by itself: no admitted call keeps capacity
+//! it will never use.
 
 use super::estimate::Estimate;
 use super::openai::Usage;
 use crate::agents::Principal;
-use crate::enforce::ReservationId;
-use crate::state::AppState;
+use crate::enforce::{Gate, ReservationId};
 use crate::usage::report::{ReportBody, UsageReport};
 use backon::{ExponentialBuilder, Retryable};
 use std::time::Duration;
@@ -36,31 +37,31 @@ impl Settled {
 
 /// An admitted call waiting to be settled.
 pub struct Pending {
+    gate: Gate,
     pub agent: Principal,
     pub model: String,
     pub user_id: Option<String>,
-    pub reservation: Option<ReservationId>,
+    /// Taken when the call is settled or released; still here when dropped: released then.
+    reservation: Option<ReservationId>,
     pub estimate: Estimate,
     event_id: String,
 }
 
 impl Pending {
     pub fn new(
+        gate: Gate,
         agent: Principal,
         model: String,
         user_id: Option<String>,
         reservation: Option<ReservationId>,
         estimate: Estimate,
     ) -> Self {
-        // Time-ordered (UUIDv7): events are stored in (tenant_id, event_id) order, so
-        // consecutive settlements append to the same page instead of splitting random ones.
-        let event_id = format!("proxy-{}", uuid::Uuid::now_v7());
-        Self { agent, model, user_id, reservation, estimate, event_id }
+        Self { gate, agent, model, user_id, reservation, estimate, event_id: new_event_id() }
     }
 
     /// Records the call's usage, or the estimate when there is none; retried in the
     /// background while the database is unavailable (the answer is already on its way).
-    pub async fn settle(self, state: &AppState, usage: Option<Usage>) -> Settled {
+    pub async fn settle(mut self, usage: Option<Usage>) -> Settled {
         let (settled, usage) = match usage {
             Some(u) => (Settled::Usage, u),
             None => {
@@ -81,16 +82,18 @@ impl Pending {
             cost_usd: None,
             reservation_id: self.reservation.map(|r| r.to_string()),
         };
-        let report = match UsageReport::parse(body, state.gate.prices()) {
+        let report = match UsageReport::parse(body, self.gate.prices()) {
             Ok(report) => report,
             Err(e) => {
                 tracing::error!(tenant_id = %self.agent.tenant_id, field = %e.field, message = %e.message,
                     "a proxied call's usage could not be recorded");
-                self.release(state).await;
+                self.release().await;
                 return Settled::Released;
             }
         };
-        let (gate, agent) = (state.gate.clone(), self.agent.clone());
+        // The report names the reservation: recording it settles it.
+        self.reservation = None;
+        let (gate, agent) = (self.gate.clone(), self.agent.clone());
         let record = move || {
             let (gate, agent, report) = (gate.clone(), agent.clone(), report.clone());
             async move { gate.settle_behind(&agent, report).await }
@@ -102,7 +105,7 @@ impl Pending {
                 .with_min_delay(Duration::from_millis(200))
                 .with_max_delay(Duration::from_secs(10))
                 .with_max_times(12);
-            let event_id = self.event_id;
+            let event_id = std::mem::take(&mut self.event_id);
             tokio::spawn(async move {
                 if let Err(e) = record.retry(backoff).await {
                     tracing::error!(error = %e, %event_id, "a proxied call's usage was not recorded");
@@ -113,9 +116,9 @@ impl Pending {
     }
 
     /// Gives the reservation back and records nothing.
-    pub async fn release(self, state: &AppState) -> Settled {
-        if let Some(reservation) = self.reservation {
-            if let Err(e) = state.gate.release(&self.agent.tenant_id, reservation).await {
+    pub async fn release(mut self) -> Settled {
+        if let Some(reservation) = self.reservation.take() {
+            if let Err(e) = self.gate.release(&self.agent.tenant_id, reservation).await {
                 // It expires by itself at its TTL.
                 tracing::warn!(error = %e, "releasing a proxied call's reservation failed");
             }
@@ -124,21 +127,41 @@ impl Pending {
     }
 }
 
+/// A proxied call's own event id. Time-ordered (UUIDv7): events are stored in
+/// (tenant_id, event_id) order, so consecutive settlements append to the same page instead of
+/// splitting random ones.
+fn new_event_id() -> String {
+    format!("proxy-{}", uuid::Uuid::now_v7())
+}
+
+impl Drop for Pending {
+    /// Neither settled nor released (a panic between admission and settlement): the reservation
+    /// goes back, so capacity is not held for the whole TTL by a call that will never report.
+    fn drop(&mut self) {
+        let Some(reservation) = self.reservation.take() else { return };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        let (gate, tenant_id) = (self.gate.clone(), self.agent.tenant_id.clone());
+        tracing::warn!(%tenant_id, event_id = %self.event_id, "a proxied call ended unsettled; its reservation is released");
+        crate::metrics::proxy_settled(Settled::Released.as_str());
+        runtime.spawn(async move {
+            if let Err(e) = gate.release(&tenant_id, reservation).await {
+                tracing::warn!(error = %e, "releasing an abandoned reservation failed");
+            }
+        });
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proxy::estimate::Counting;
-    use crate::tenants::TenantId;
 
     #[test]
     fn the_proxys_event_ids_sort_in_the_order_calls_were_made() {
         // Time-ordered ids keep consecutive settlements on the same page of usage_events;
         // random ids would scatter every insert (and its write) across the table.
-        let agent = Principal { agent_id: 1, tenant_id: TenantId::parse("acme").expect("tenant id") };
-        let estimate = Estimate { input_tokens: 1, output_tokens: 1, counting: Counting::Heuristic };
         let mut ids = Vec::new();
         for _ in 0..64 {
-            ids.push(Pending::new(agent.clone(), "m".into(), None, None, estimate).event_id);
+            ids.push(new_event_id());
             std::thread::sleep(Duration::from_micros(100));
         }
         let mut sorted = ids.clone();

@@ -3,5 +3,6 @@
 
 pub mod cli;
 pub mod demo;
+pub mod listen;
 pub mod routes;
 pub mod serve;

@@ -172,16 +172,8 @@ pub async fn serve(db: Db, args: ServeArgs) -> anyhow::Result<()> {
     let sessions = tokio::spawn(delete_expired_sessions(db));
     let listener =
         tokio::net::TcpListener::bind(args.addr).await.with_context(|| format!("cannot listen on {}", args.addr))?;
-    // No Nagle: a proxied stream's events are small writes, and with Nagle each waits for the
-    // client's (delayed) acknowledgement of the one before.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::warn!(error = %e, "could not set TCP_NODELAY");
-        }
-    });
     println!("Tollgate listening on http://{}", args.addr);
-    let app = super::routes::router(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    super::listen::serve(listener, super::routes::router(state), shutdown_signal()).await;
     // Proxied calls already answered hand their usage to the writer first (streams still
     // draining get a bounded wait), then the router (and with it the last gate handle) is
     // gone: the writer drains its queue and stops, and every accepted report is committed.

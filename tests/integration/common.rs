@@ -186,8 +186,7 @@ pub async fn spawn_app_with(db: &TestDatabase, options: AppOptions) -> TestApp {
     };
     let state = AppState::new(parts);
     let router = tollgate::server::routes::router(state.clone());
-    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    tokio::spawn(async move { axum::serve(listener, service).await });
+    tokio::spawn(tollgate::server::listen::serve(listener, router, std::future::pending()));
     let mut app = TestApp { base: format!("http://{addr}"), client: client(), admin: client(), state };
     app.add_user(ROOT.0, ROOT.1, Role::SystemAdmin).await;
     app.admin = app.signed_in(ROOT.0, ROOT.1).await;

@@ -459,3 +459,85 @@ async fn monitor_mode_forwards_what_enforce_would_refuse_and_counts_it() {
     })
     .await;
 }
+
+/// Waits until nothing is reserved for the agent's tenant (a settlement reaches the ledger
+/// just after its commit); answers what is reserved at the end.
+async fn wait_unreserved(app: &TestApp, key: &str) -> Value {
+    for _ in 0..200 {
+        let status = app.status(key).await;
+        if status["reserved_tokens"] == 0 {
+            return status["reserved_tokens"].clone();
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    app.status(key).await["reserved_tokens"].clone()
+}
+
+/// A client that gives up on its call — before the upstream's first byte of a stream, in the
+/// middle of a stream, while a plain call works — leaves the call to run to its end: the
+/// upstream's usage is recorded exactly (the upstream billed it) and nothing stays reserved.
+/// Before, the call was dropped with the connection: no usage, and its estimate held for the
+/// reservation's whole TTL.
+#[tokio::test]
+async fn a_client_that_times_out_leaves_its_call_settled_exactly() {
+    let (url, _) = standin().await;
+    with_proxy(&url, |app| async move {
+        let key = app.tenant_with_agent("px-hangup", Some(100_000)).await;
+        let impatient = reqwest::Client::builder().timeout(Duration::from_millis(250)).build().expect("client");
+        let cases = [
+            (
+                "a stream, before its first byte",
+                json!({"stream": true, "standin": {"usage": [41, 3], "sleep_ms": 800}}),
+            ),
+            ("a stream, in its middle", json!({"stream": true, "standin": {"usage": [42, 4], "chunk_delay_ms": 120}})),
+            ("a plain call", json!({"standin": {"usage": [43, 5], "sleep_ms": 800}})),
+        ];
+        for (n, (case, extra)) in cases.into_iter().enumerate() {
+            let sent =
+                impatient.post(app.url("/v1/chat/completions")).bearer_auth(&key).json(&chat(extra)).send().await;
+            let read = match sent {
+                Ok(res) => res.bytes().await.map(|_| ()),
+                Err(e) => Err(e),
+            };
+            assert!(read.is_err_and(|e| e.is_timeout()), "{case}: the client was meant to time out");
+            let recorded = wait_for_events(&app, "px-hangup", n + 1).await;
+            let (input, output) = (41 + n as i64, 3 + n as i64);
+            assert_eq!(
+                recorded.get(n),
+                Some(&(input, output, gpt_4o_micros(input, output), None)),
+                "{case}: {recorded:?}"
+            );
+            assert_eq!(wait_unreserved(&app, &key).await, 0, "{case}: its reservation was left held");
+        }
+    })
+    .await;
+}
+
+/// A raw connection that sends its request and half-closes (shuts its writing side) before
+/// the upstream answers still gets its answer (HTTP/1.1 allows it; axum's own server dropped
+/// the connection, and the call with it), and the call is settled exactly.
+#[tokio::test]
+async fn a_half_closed_connection_leaves_its_call_settled_exactly() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (url, _) = standin().await;
+    with_proxy(&url, |app| async move {
+        let key = app.tenant_with_agent("px-halfclose", Some(100_000)).await;
+        let body = chat(json!({"standin": {"usage": [77, 7], "sleep_ms": 500}})).to_string();
+        let addr = app.base.trim_start_matches("http://").to_owned();
+        let mut tcp = tokio::net::TcpStream::connect(&addr).await.expect("connect");
+        let request = format!(
+            "POST /v1/chat/completions HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {key}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        tcp.write_all(request.as_bytes()).await.expect("write");
+        tcp.shutdown().await.expect("half-close");
+        let mut answer = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(5), tcp.read_to_end(&mut answer)).await;
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert!(answer.contains("Hello world"), "{answer}");
+        assert_eq!(wait_for_events(&app, "px-halfclose", 1).await, [(77, 7, gpt_4o_micros(77, 7), None)]);
+        assert_eq!(wait_unreserved(&app, &key).await, 0);
+    })
+    .await;
+}
