@@ -27,13 +27,33 @@ fn usage_asked(body: &Value) -> (u64, u64) {
 /// `stream_options.include_usage` asks), embeddings, models. `standin.status` answers that
 /// error; `standin.sleep_ms` waits first; `standin.chunk_delay_ms` spaces the stream's chunks.
 async fn standin() -> (String, Seen) {
+    let (url, seen, _) = standin_seeing_headers().await;
+    (url, seen)
+}
+
+/// The stand-in, also keeping every request's headers.
+async fn standin_seeing_headers() -> (String, Seen, Arc<Mutex<Vec<HeaderMap>>>) {
     let seen: Seen = Arc::default();
-    let kept = seen.clone();
+    let headers_seen: Arc<Mutex<Vec<HeaderMap>>> = Arc::default();
+    let (kept, kept_headers) = (seen.clone(), headers_seen.clone());
     let chat = move |headers: HeaderMap, axum::Json(body): axum::Json<Value>| {
-        let kept = kept.clone();
+        let (kept, kept_headers) = (kept.clone(), kept_headers.clone());
         async move {
             let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
             kept.lock().expect("lock").push((auth, body.clone()));
+            kept_headers.lock().expect("lock").push(headers.clone());
+            if body["standin"]["set_cookie"] == true {
+                let answer = json!({"id": "x", "object": "chat.completion", "choices": [], "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}});
+                return (
+                    [
+                        ("set-cookie", "upstream_session=1"),
+                        ("openai-organization", "org-operator"),
+                        ("x-request-id", "req-1"),
+                    ],
+                    axum::Json(answer),
+                )
+                    .into_response();
+            }
             if let Some(ms) = body["standin"]["sleep_ms"].as_u64() {
                 tokio::time::sleep(Duration::from_millis(ms)).await;
             }
@@ -108,7 +128,7 @@ async fn standin() -> (String, Seen) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}/v1", listener.local_addr().expect("addr"));
     tokio::spawn(async move { axum::serve(listener, app).await });
-    (url, seen)
+    (url, seen, headers_seen)
 }
 
 use futures_util::StreamExt;
@@ -538,6 +558,46 @@ async fn a_half_closed_connection_leaves_its_call_settled_exactly() {
         assert!(answer.contains("Hello world"), "{answer}");
         assert_eq!(wait_for_events(&app, "px-halfclose", 1).await, [(77, 7, gpt_4o_micros(77, 7), None)]);
         assert_eq!(wait_unreserved(&app, &key).await, 0);
+    })
+    .await;
+}
+
+/// Only allow-listed headers cross the proxy: an agent cannot bill another organisation or
+/// project on the operator's key with `OpenAI-Organization` / `OpenAI-Project`, and the
+/// upstream's cookies and organisation do not reach the agent.
+#[tokio::test]
+async fn only_allowed_headers_cross_the_proxy() {
+    let (url, _, headers_seen) = standin_seeing_headers().await;
+    with_proxy(&url, |app| {
+        let headers_seen = headers_seen.clone();
+        async move {
+            let key = app.tenant_with_agent("px-headers", None).await;
+            let res = app
+                .client
+                .post(app.url("/v1/chat/completions"))
+                .bearer_auth(&key)
+                .header("openai-organization", "org-someone-else")
+                .header("openai-project", "proj-someone-else")
+                .header("cookie", "tollgate_session=stolen")
+                .header("x-stainless-lang", "python")
+                .header("openai-beta", "assistants=v2")
+                .json(&chat(json!({"standin": {"set_cookie": true}})))
+                .send()
+                .await
+                .expect("send");
+            assert_eq!(res.status(), 200);
+            for dropped in ["set-cookie", "openai-organization"] {
+                assert!(res.headers().get(dropped).is_none(), "{dropped} reached the agent");
+            }
+            assert_eq!(res.headers()["x-request-id"], "req-1");
+            let received = headers_seen.lock().expect("lock").pop().expect("forwarded");
+            for dropped in ["openai-organization", "openai-project", "cookie"] {
+                assert!(received.get(dropped).is_none(), "{dropped} reached the upstream");
+            }
+            assert_eq!(received["x-stainless-lang"], "python");
+            assert_eq!(received["openai-beta"], "assistants=v2");
+            assert_eq!(received["authorization"], "Bearer upstream-key");
+        }
     })
     .await;
 }
