@@ -71,7 +71,7 @@ async fn deliver_due(
         let tries = AtomicU32::new(0);
         let send = || async {
             tries.fetch_add(1, Ordering::Relaxed);
-            let response = client.post(&config.url).json(&alert).send().await.map_err(|e| e.to_string())?;
+            let response = client.post(&config.url).json(&alert).send().await.map_err(|e| transport_error(&e))?;
             let status = response.status();
             if status.is_success() {
                 Ok(())
@@ -97,4 +97,22 @@ async fn deliver_due(
         }
     }
     Ok(())
+}
+
+/// What went wrong on the way to the webhook, in words that never contain its URL: Slack and
+/// Teams webhook URLs carry their secret in the path, and the error is stored (tenant admins
+/// see it in the alert history) and logged. reqwest's own message names the URL.
+fn transport_error(e: &reqwest::Error) -> String {
+    let what = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "could not connect"
+    } else if e.is_redirect() {
+        "too many redirects"
+    } else if e.is_body() || e.is_decode() {
+        "the answer could not be read"
+    } else {
+        "the request failed"
+    };
+    format!("the webhook {what}")
 }

@@ -183,3 +183,34 @@ async fn an_undeliverable_alert_stays_visible_with_its_error() {
     })
     .await;
 }
+
+/// A webhook that cannot be reached is recorded and logged by the kind of failure, never with
+/// its URL: Slack and Teams URLs carry their secret in the path, and tenant admins see the
+/// error in the alert history.
+#[tokio::test]
+async fn a_failed_delivery_never_shows_the_webhook_url() {
+    on_each_backend(|app| async move {
+        // Port 1: nothing listens there (a freed ephemeral port could be reused by a test server).
+        let url = "http://127.0.0.1:1/services/T000/B000/XSECRETXSECRETXSECRET";
+        let task = notifier::spawn(app.state.db.clone(), app.state.clock.clone(), quick(url));
+        let key = app.tenant_with_agent("secretive", None).await;
+        app.set_budget("secretive", "1", 50, 150).await;
+        report_cost(&app, &key, "a", 0.6).await;
+        let id = TenantId::parse("secretive").expect("id");
+        let mut error = None;
+        for _ in 0..100 {
+            let page = tollgate::alerts::store::list(&app.state.db.pool, &id, 1).await.expect("alerts");
+            error = page.alerts.first().and_then(|a| a.last_error.clone());
+            if error.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        task.abort();
+        assert_eq!(error.as_deref(), Some("the webhook could not connect"));
+        // And the budget page, which tenant admins read, does not carry it either.
+        let (_, overview) = app.server_fn_get("load_budget", "tenant_id=secretive").await;
+        assert!(!overview.to_string().contains("XSECRET"), "{overview}");
+    })
+    .await;
+}
