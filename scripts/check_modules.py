@@ -20,7 +20,7 @@ SRC = Path(__file__).resolve().parent.parent / "src"
 # Modules with no Leptos, sqlx, axum or tokio: rules the browser and the server share, and the
 # pure halves of the gate and the batch writer (STYLE.md, "Pure core, thin shell").
 PURE = [
-    "validation.rs", "format.rs", "clock.rs", "tenants/id.rs", "auth/model.rs",
+    "validation.rs", "format.rs", "clock.rs", "tenants/id.rs", "auth/model.rs", "auth/throttle.rs",
     "limits/rules.rs", "limits/period.rs", "limits/policy.rs", "limits/mode.rs", "overrides/mod.rs", "seed/file.rs",
     "usage/report.rs", "usage/pricing.rs", "usage/price_file.rs", "usage/batch.rs", "usage/model.rs",
     "enforce/admission.rs", "enforce/ledger.rs", "budgets/rules.rs", "budgets/trend.rs", "usage/history.rs",

@@ -6,8 +6,9 @@
 pub mod limits;
 
 use crate::audit::page::AuditLog;
+use crate::auth::model::Account;
 use crate::auth::pages::use_me;
-use crate::auth::server_fns::{list_users, CreateTenantAdmin};
+use crate::auth::server_fns::{list_users, CreateTenantAdmin, ManageAccount};
 use crate::auth::{CurrentUser, Role};
 use crate::error::AppError;
 use crate::ui::{ErrorPage, Field};
@@ -33,7 +34,8 @@ pub const LIMITS_PATH: &str = "/admin?tab=limits";
 fn UsersPage() -> impl IntoView {
     let me = use_me();
     let create = ServerAction::<CreateTenantAdmin>::new();
-    let users = Resource::new(move || create.version().get(), |_| list_users());
+    let manage = ServerAction::<ManageAccount>::new();
+    let users = Resource::new(move || (create.version().get(), manage.version().get()), |_| list_users());
     view! {
         <Transition fallback=|| view! { <p class="page">"Loading…"</p> }>
             {move || {
@@ -44,7 +46,7 @@ fn UsersPage() -> impl IntoView {
                     return view! { <ErrorPage error/> }.into_any();
                 };
                 match users.await {
-                    Ok(users) => view! { <AdminView me users create/> }.into_any(),
+                    Ok(users) => view! { <AdminView me users create manage/> }.into_any(),
                     Err(error) => view! { <ErrorPage error/> }.into_any(),
                 }
             })
@@ -54,20 +56,37 @@ fn UsersPage() -> impl IntoView {
 }
 
 #[component]
-fn AdminView(me: CurrentUser, users: Vec<CurrentUser>, create: ServerAction<CreateTenantAdmin>) -> impl IntoView {
+fn AdminView(
+    me: CurrentUser,
+    users: Vec<Account>,
+    create: ServerAction<CreateTenantAdmin>,
+    manage: ServerAction<ManageAccount>,
+) -> impl IntoView {
+    let query = leptos_router::hooks::use_query_map();
+    let chosen = query.with_untracked(|q| q.get("account"));
+    let managed = chosen.as_ref().and_then(|name| users.iter().find(|a| &a.user.username == name).cloned());
     let rows = users
         .into_iter()
-        .map(|u| {
+        .map(|a| {
+            let u = a.user;
             let (role, tenant) = match &u.role {
                 Role::SystemAdmin => ("System admin", String::new()),
                 Role::TenantAdmin { tenant_id } => ("Tenant admin", tenant_id.clone()),
             };
             let you = (u.user_id == me.user_id).then_some(" (you)");
+            let status = match a.disabled_at {
+                Some(at) => format!("Disabled since {}", crate::format::format_datetime(at)),
+                None => "Active".to_owned(),
+            };
+            let href = format!("/admin?account={}", u.username);
+            let label = format!("Manage {}", u.username);
             view! {
                 <tr>
-                    <th scope="row">{u.username}{you}</th>
+                    <th scope="row">{u.username.clone()}{you}</th>
                     <td>{role}</td>
                     <td>{tenant}</td>
+                    <td>{status}</td>
+                    <td><a href=href aria-label=label>"Manage"</a></td>
                 </tr>
             }
         })
@@ -99,12 +118,19 @@ fn AdminView(me: CurrentUser, users: Vec<CurrentUser>, create: ServerAction<Crea
             <h1>"Admin"</h1>
             <AdminTabs current="users"/>
             <h2>"Console users"</h2>
-            <table class="usage-table" aria-label="Console users">
-                <thead>
-                    <tr><th scope="col">"User name"</th><th scope="col">"Role"</th><th scope="col">"Tenant"</th></tr>
-                </thead>
-                <tbody>{rows}</tbody>
-            </table>
+            <div class="table-scroll">
+                <table class="usage-table" aria-label="Console users">
+                    <thead>
+                        <tr>
+                            <th scope="col">"User name"</th><th scope="col">"Role"</th><th scope="col">"Tenant"</th>
+                            <th scope="col">"Status"</th><th scope="col">"Account"</th>
+                        </tr>
+                    </thead>
+                    <tbody>{rows}</tbody>
+                </table>
+            </div>
+            <AccountOutcome manage/>
+            {managed.map(|account| view! { <ManageAccountPanel account me=me.clone() manage/> })}
             <h2>"Create a tenant admin"</h2>
             <ActionForm action=create attr:class="form narrow" attr:aria-label="Create a tenant admin">
                 <Field label="User name" id="new-username" error=Signal::derive(field_error("username"))>
@@ -125,6 +151,83 @@ fn AdminView(me: CurrentUser, users: Vec<CurrentUser>, create: ServerAction<Crea
             <h2>"Audit log"</h2>
             <p class="hint">"Every change to token limits, budgets, agents and console users."</p>
             <AuditLog tenant_id=String::new() version=Signal::derive(move || create.version().get()) label="Audit log"/>
+        </section>
+    }
+}
+
+/// What the last account action did (from the action, or from `?done=` after a plain post).
+#[component]
+fn AccountOutcome(manage: ServerAction<ManageAccount>) -> impl IntoView {
+    let query = leptos_router::hooks::use_query_map();
+    let done = move || match manage.value().get() {
+        Some(Ok(done)) => Some(Ok(done)),
+        Some(Err(e)) => Some(Err(e.to_string())),
+        None => query.with(|q| q.get("done")).map(Ok),
+    };
+    move || {
+        done().map(|outcome| match outcome {
+            Ok(text) => view! { <p class="alert ok" role="status">{text}</p> }.into_any(),
+            Err(text) => view! { <p class="alert error" role="alert">{text}</p> }.into_any(),
+        })
+    }
+}
+
+/// One account's actions, each a plain form with its own button: what it does is said beside
+/// it, so choosing "Manage" and then the action is the confirmation.
+#[component]
+fn ManageAccountPanel(account: Account, me: CurrentUser, manage: ServerAction<ManageAccount>) -> impl IntoView {
+    let name = account.user.username.clone();
+    let is_me = account.user.user_id == me.user_id;
+    let disabled = account.disabled_at.is_some();
+    let action_form = move |action: &'static str, button: &'static str, why: &'static str, danger: bool| {
+        let name = name.clone();
+        view! {
+            <ActionForm action=manage attr:class="account-action" attr:aria-label=button>
+                <input type="hidden" name="username" value=name/>
+                <input type="hidden" name="action" value=action/>
+                <p class="hint">{why}</p>
+                <button type="submit" class=if danger { "danger" } else { "" } disabled=move || manage.pending().get()>{button}</button>
+            </ActionForm>
+        }
+    };
+    let toggle = match (disabled, is_me) {
+        (true, _) => Some(action_form(
+            "enable",
+            "Enable account",
+            "They may sign in again; their old sessions stay ended.",
+            false,
+        )),
+        (false, false) => Some(action_form(
+            "disable",
+            "Disable account",
+            "Their sign-ins, sessions and API tokens stop working at once.",
+            true,
+        )),
+        (false, true) => None,
+    };
+    let sign_out = action_form(
+        "sign_out_everywhere",
+        "Sign out everywhere",
+        "Every session of theirs ends and every API token of theirs is revoked.",
+        true,
+    );
+    let username = account.user.username.clone();
+    let (title, label) = (format!("Manage {username}"), format!("Manage {username}"));
+    view! {
+        <section class="panel" aria-label=label>
+            <h3>{title}</h3>
+            {toggle}
+            {sign_out}
+            <ActionForm action=manage attr:class="account-action" attr:aria-label="Set password">
+                <input type="hidden" name="username" value=username/>
+                <input type="hidden" name="action" value="set_password"/>
+                <Field label="New password" id="account-password" error=Signal::derive(|| None::<String>)>
+                    <input id="account-password" name="password" type="password" autocomplete="new-password" minlength="10" required/>
+                </Field>
+                <p class="hint">"Every session of theirs ends; they sign in with the new password."</p>
+                <button type="submit" disabled=move || manage.pending().get()>"Set password"</button>
+            </ActionForm>
+            <p><a href="/admin">"Done"</a></p>
         </section>
     }
 }

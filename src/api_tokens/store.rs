@@ -119,7 +119,7 @@ pub async fn revoke(
 }
 
 /// The user a working token acts as, read with the user's role as it is now; `None` for an
-/// unknown or revoked token. Notes the use (at most once a minute).
+/// unknown or revoked token, or one of a disabled user. Notes the use (at most once a minute).
 pub async fn authenticate(pool: &sqlx::AnyPool, token: &str, now: i64) -> Result<Option<CurrentUser>, sqlx::Error> {
     #[derive(FromRow)]
     struct Found {
@@ -132,7 +132,7 @@ pub async fn authenticate(pool: &sqlx::AnyPool, token: &str, now: i64) -> Result
     let found: Option<Found> = sqlx::query_as(
         "SELECT t.id AS token_id, t.last_used_at, u.id, u.username, u.role, u.tenant_id
          FROM api_tokens t JOIN users u ON u.id = t.user_id
-         WHERE t.token_hash = $1 AND t.revoked_at IS NULL",
+         WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND u.disabled_at IS NULL",
     )
     .bind(keys::hash(token))
     .fetch_optional(pool)

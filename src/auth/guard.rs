@@ -10,6 +10,9 @@ use tower_sessions::Session;
 
 /// The session key holding the signed-in user's id.
 pub const USER_ID_KEY: &str = "user_id";
+/// The session key holding the user's session epoch at sign-in: raising the user's epoch
+/// ("sign out everywhere", a new password) ends every session signed in before.
+pub const SESSION_EPOCH_KEY: &str = "session_epoch";
 
 /// The request's session (present on every request under the session layer).
 pub async fn session() -> Result<Session, AppError> {
@@ -19,16 +22,19 @@ pub async fn session() -> Result<Session, AppError> {
     })
 }
 
-/// The signed-in user, if any. The user row is read on every request, so a deleted user or
-/// a changed role takes effect at once.
+/// The signed-in user, if any. The user row is read on every request, so a deleted or
+/// disabled user, a changed role or a "sign out everywhere" takes effect at once.
 pub async fn current_user(state: &AppState) -> Result<Option<CurrentUser>, AppError> {
     let session = session().await?;
-    let id = session.get::<i64>(USER_ID_KEY).await.map_err(|e| {
+    let unreadable = |e: tower_sessions::session::Error| {
         tracing::warn!(error = %e, "unreadable session");
         AppError::internal()
-    })?;
+    };
+    let id = session.get::<i64>(USER_ID_KEY).await.map_err(unreadable)?;
+    // Sessions from before epochs existed carry none: epoch 0, every user's first.
+    let epoch = session.get::<i64>(SESSION_EPOCH_KEY).await.map_err(unreadable)?.unwrap_or(0);
     match id {
-        Some(id) => Ok(store::by_id(&state.db.pool, id).await?),
+        Some(id) => Ok(store::session_user(&state.db.pool, id, epoch).await?),
         None => Ok(None),
     }
 }

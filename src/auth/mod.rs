@@ -4,7 +4,10 @@
 pub mod model;
 pub mod pages;
 pub mod server_fns;
+pub mod throttle;
 
+#[cfg(feature = "ssr")]
+pub mod accounts;
 #[cfg(feature = "ssr")]
 pub mod csrf;
 #[cfg(feature = "ssr")]
@@ -13,6 +16,8 @@ pub mod guard;
 pub mod password;
 #[cfg(feature = "ssr")]
 pub mod session_store;
+#[cfg(feature = "ssr")]
+pub mod sign_in;
 #[cfg(feature = "ssr")]
 pub mod store;
 

@@ -43,6 +43,15 @@ pub struct CurrentUser {
     pub role: Role,
 }
 
+/// A console account as the Admin tab lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    #[serde(flatten)]
+    pub user: CurrentUser,
+    /// Since when the account may not sign in (its sessions and API tokens stopped then).
+    pub disabled_at: Option<i64>,
+}
+
 impl CurrentUser {
     pub fn is_system_admin(&self) -> bool {
         self.role == Role::SystemAdmin
@@ -97,18 +106,6 @@ pub fn check_new_password(password: &str) -> Result<(), FieldError> {
     } else {
         Ok(())
     }
-}
-
-/// Failed sign-ins are counted over this window.
-pub const SIGN_IN_WINDOW_MS: i64 = 15 * 60 * 1000;
-/// Failures per account within the window before that account is locked for the window.
-pub const MAX_FAILURES_PER_ACCOUNT: i64 = 5;
-/// Failures per client address within the window, across all accounts.
-pub const MAX_FAILURES_PER_ADDRESS: i64 = 20;
-
-/// Whether another sign-in attempt may be tried, given the failures in the window.
-pub fn sign_in_allowed(account_failures: i64, address_failures: i64) -> bool {
-    account_failures < MAX_FAILURES_PER_ACCOUNT && address_failures < MAX_FAILURES_PER_ADDRESS
 }
 
 /// Where to go after signing in: only a path on this site, never another origin

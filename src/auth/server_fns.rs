@@ -1,6 +1,6 @@
 //! Signing in and out, and managing console users.
 
-use super::model::CurrentUser;
+use super::model::{Account, CurrentUser};
 use crate::error::AppError;
 use leptos::prelude::*;
 use leptos::server_fn::codec::GetUrl;
@@ -12,56 +12,30 @@ pub async fn load_current_user() -> Result<Option<CurrentUser>, AppError> {
     super::guard::current_user(&state).await
 }
 
-/// Signs in and redirects to `next` (a path on this site). Failures are counted per account
-/// and per client address; past the limits the answer is 429 until the window has passed.
+/// Signs in and redirects to `next` (a path on this site). Attempts are throttled per account
+/// and client address, per address, and slowed per account for browsers the user never
+/// signed in from (`auth::throttle`); past a limit the answer is 429 with `Retry-After`.
 /// The password is never logged.
 #[server(prefix = "/api", endpoint = "sign_in")]
 pub async fn sign_in(username: String, password: String, next: Option<String>) -> Result<(), AppError> {
-    use super::guard::{session, USER_ID_KEY};
-    use super::model::{safe_next, sign_in_allowed, SIGN_IN_WINDOW_MS};
-    use super::{password as pw, store};
-    use crate::validation::FieldError;
+    use super::guard::{session, SESSION_EPOCH_KEY, USER_ID_KEY};
+    use super::model::safe_next;
 
     let state = crate::state::app_state()?;
-    let pool = &state.db.pool;
-    let name = username.trim().to_lowercase();
-    if name.is_empty() {
-        return Err(FieldError::new("username", "required").into());
-    }
-    if password.is_empty() {
-        return Err(FieldError::new("password", "required").into());
-    }
-    let now = state.clock.now_ms();
-    let since = now - SIGN_IN_WINDOW_MS;
-    let account_key = format!("user:{name}");
-    let address_key = format!("addr:{}", client_address().await);
-    let account_failures = store::failures_since(pool, &account_key, since).await?;
-    let address_failures = store::failures_since(pool, &address_key, since).await?;
-    if !sign_in_allowed(account_failures, address_failures) {
-        tracing::warn!(username = %name, address = %address_key, "sign-in refused: too many failures");
-        return Err(AppError::RateLimited {
-            message: "Too many failed sign-ins. Wait 15 minutes and try again.".into(),
-            retry_after_secs: (SIGN_IN_WINDOW_MS / 1000) as u64,
-        });
-    }
-    let (user, hash) = match store::credentials(pool, &name).await? {
-        Some((user, hash)) => (Some(user), Some(hash)),
-        None => (None, None),
-    };
-    let user = match user {
-        Some(user) if pw::verify(password, hash).await => user,
-        _ => {
-            store::record_failure(pool, &[account_key, address_key], now, since).await?;
-            tracing::info!(username = %name, "sign-in failed");
-            return Err(AppError::unauthorized("Wrong user name or password"));
-        }
-    };
-    store::clear_failures(pool, &account_key).await?;
+    let headers = leptos_axum::extract::<axum::http::HeaderMap>().await.unwrap_or_default();
+    let device = super::sign_in::device_cookie(&headers);
+    let address = client_address().await;
+    let signed_in = super::sign_in::sign_in(&state, &username, password, &address, device.as_deref()).await?;
     let session = session().await?;
     // A new session id at sign-in, so an id planted before sign-in is worth nothing.
     session.cycle_id().await.map_err(session_error)?;
-    session.insert(USER_ID_KEY, user.user_id).await.map_err(session_error)?;
-    tracing::info!(username = %user.username, "signed in");
+    session.insert(USER_ID_KEY, signed_in.user.user_id).await.map_err(session_error)?;
+    session.insert(SESSION_EPOCH_KEY, signed_in.session_epoch).await.map_err(session_error)?;
+    if let (Some(cookie), Some(response)) = (signed_in.device_cookie, use_context::<leptos_axum::ResponseOptions>()) {
+        if let Ok(value) = axum::http::HeaderValue::from_str(&cookie) {
+            response.append_header(axum::http::header::SET_COOKIE, value);
+        }
+    }
     leptos_axum::redirect(&safe_next(next.as_deref().unwrap_or("/")));
     Ok(())
 }
@@ -77,10 +51,29 @@ pub async fn sign_out() -> Result<(), AppError> {
 
 /// Every console user (system admins only).
 #[server(input = GetUrl, prefix = "/api", endpoint = "list_users")]
-pub async fn list_users() -> Result<Vec<CurrentUser>, AppError> {
+pub async fn list_users() -> Result<Vec<Account>, AppError> {
     let state = crate::state::app_state()?;
     super::guard::require_system_admin(&state).await?;
     Ok(super::store::list(&state.db.pool).await?)
+}
+
+/// Disables or enables a console user, sets their password, or signs them out everywhere
+/// (system admins only); answers what was done. `action` is `disable`, `enable`,
+/// `set_password` (with `password`) or `sign_out_everywhere`.
+#[server(prefix = "/api", endpoint = "manage_account")]
+pub async fn manage_account(username: String, action: String, password: Option<String>) -> Result<String, AppError> {
+    use super::accounts::{change, AccountAction};
+
+    let state = crate::state::app_state()?;
+    let admin = super::guard::require_system_admin(&state).await?;
+    let action = AccountAction::parse(&action)?;
+    change(&state.db, &admin.username, &username, action, password, state.clock.now_ms()).await?;
+    let done = action.done(&username.trim().to_lowercase());
+    if crate::ui::submitted_without_javascript().await {
+        let query = form_urlencoded::Serializer::new(String::new()).append_pair("done", &done).finish();
+        leptos_axum::redirect(&format!("/admin?{query}"));
+    }
+    Ok(done)
 }
 
 /// Creates a tenant admin for an existing tenant (system admins only).

@@ -114,6 +114,10 @@ async fn authorisation_matrix() {
         w.expect(post.clone(), "/api/revoke_agent", &[("agent_id", &b2)], [401, 401, 403, 403, 200]).await;
         let new_admin = [("username", "new-admin"), ("tenant_id", "a"), ("password", "a-long-password")];
         w.expect(post.clone(), "/api/create_tenant_admin", &new_admin, [401, 401, 403, 403, 200]).await;
+        let sign_out_new_admin = [("username", "new-admin"), ("action", "sign_out_everywhere")];
+        w.expect(post.clone(), "/api/manage_account", &sign_out_new_admin, [401, 401, 403, 403, 200]).await;
+        let ceiling = [("tenant_id", "a"), ("budget_ceiling", "900")];
+        w.expect(post.clone(), "/api/save_budget_ceiling", &ceiling, [401, 401, 403, 403, 200]).await;
         // A tenant admin edits their own tenant's budget (seed 004's user), not another's.
         let budget = [
             ("tenant_id", "a"),
@@ -241,12 +245,15 @@ async fn sign_in_sets_a_safe_session_cookie_and_sign_out_ends_it() {
             .expect("send");
         assert_eq!(res.status(), 302);
         assert_eq!(res.headers()["location"], "/admin");
-        let cookie = res.headers()["set-cookie"].to_str().expect("ascii").to_owned();
-        assert!(cookie.starts_with("tollgate_session="), "{cookie}");
-        assert!(
-            cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && !cookie.contains("Secure"),
-            "{cookie}"
-        );
+        let cookies: Vec<String> =
+            res.headers().get_all("set-cookie").iter().map(|c| c.to_str().expect("ascii").to_owned()).collect();
+        for name in ["tollgate_session=", "tollgate_device="] {
+            let cookie = cookies.iter().find(|c| c.starts_with(name)).expect("cookie set");
+            assert!(
+                cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && !cookie.contains("Secure"),
+                "{cookie}"
+            );
+        }
         let (_, me) = app.server_fn_get_as(&c, "current_user", "").await;
         assert_eq!(me["username"], "root");
 
@@ -432,7 +439,9 @@ async fn cli_creates_the_first_system_admin() {
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("user boss created (System admin)"));
     let db = tollgate::db::Db::connect(&tollgate::db::DbOptions::new(&url)).await.expect("db");
-    let (user, hash) = tollgate::auth::store::credentials(&db.pool, "boss").await.expect("query").expect("user");
-    assert_eq!(user.role, Role::SystemAdmin);
-    assert!(tollgate::auth::password::verify("boss-password-1".into(), Some(hash)).await);
+    let found = tollgate::auth::store::credentials(&db.pool, "boss").await.expect("query").expect("user");
+    assert_eq!(found.user.role, Role::SystemAdmin);
+    assert!(tollgate::auth::password::verify("boss-password-1".into(), Some(found.password_hash))
+        .await
+        .expect("verify"));
 }

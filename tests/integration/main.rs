@@ -1,6 +1,7 @@
 //! Integration tests: the real router on a loopback port, over a real SQLite file and a real
 //! PostgreSQL database (a fresh one per test). Every test runs on both backends.
 
+mod accounts;
 mod agent_api;
 mod alerts;
 mod audit;

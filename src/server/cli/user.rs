@@ -1,6 +1,8 @@
-//! `tollgate user create|list`, and the bootstrap admin of `serve`.
+//! `tollgate user create|list|disable|enable|set-password|sign-out-everywhere`, and the
+//! bootstrap admin of `serve`.
 
 use crate::audit::actors;
+use crate::auth::accounts::AccountAction;
 use crate::auth::model::{check_new_password, parse_username, Role};
 use crate::db::Db;
 use crate::tenants::store as tenants;
@@ -24,6 +26,19 @@ pub enum UserCommand {
     },
     /// List console users.
     List,
+    /// Stop a user's sign-ins, sessions and API tokens at once (until `enable`).
+    Disable { username: String },
+    /// Let a disabled user sign in again.
+    Enable { username: String },
+    /// Give a user a new password (read from stdin with `--password-stdin`, else generated and
+    /// printed once); every session of theirs ends.
+    SetPassword {
+        username: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// End every session of a user and revoke every API token of theirs.
+    SignOutEverywhere { username: String },
 }
 
 pub async fn run(db: &Db, cmd: UserCommand, now: i64) -> anyhow::Result<()> {
@@ -41,14 +56,7 @@ pub async fn run(db: &Db, cmd: UserCommand, now: i64) -> anyhow::Result<()> {
                 }
                 (false, None) => bail!("give --admin or --tenant <id>"),
             };
-            let (password, generated) = if password_stdin {
-                let mut line = String::new();
-                std::io::stdin().read_line(&mut line).context("reading the password from stdin")?;
-                (line.trim_end_matches(['\r', '\n']).to_owned(), false)
-            } else {
-                use rand::distr::{Alphanumeric, SampleString};
-                (Alphanumeric.sample_string(&mut rand::rng(), 20), true)
-            };
+            let (password, generated) = new_password(password_stdin)?;
             if !create(db, &username, &password, &role, actors::CLI, now).await? {
                 bail!("user {username} already exists");
             }
@@ -57,9 +65,22 @@ pub async fn run(db: &Db, cmd: UserCommand, now: i64) -> anyhow::Result<()> {
                 println!("password (shown only now): {password}");
             }
         }
+        UserCommand::Disable { username } => account(db, &username, AccountAction::Disable, None, now).await?,
+        UserCommand::Enable { username } => account(db, &username, AccountAction::Enable, None, now).await?,
+        UserCommand::SignOutEverywhere { username } => {
+            account(db, &username, AccountAction::SignOutEverywhere, None, now).await?
+        }
+        UserCommand::SetPassword { username, password_stdin } => {
+            let (password, generated) = new_password(password_stdin)?;
+            account(db, &username, AccountAction::SetPassword, Some(password.clone()), now).await?;
+            if generated {
+                println!("password (shown only now): {password}");
+            }
+        }
         UserCommand::List => {
             for u in crate::auth::store::list(&db.pool).await? {
-                println!("{:<32} {}", u.username, u.role.label());
+                let state = if u.disabled_at.is_some() { " (disabled)" } else { "" };
+                println!("{:<32} {}{state}", u.user.username, u.user.role.label());
             }
         }
     }
@@ -87,5 +108,32 @@ pub async fn bootstrap_admin(db: &Db, spec: &str, now: i64) -> anyhow::Result<()
     let username = parse_username(name)?;
     create(db, &username, password, &Role::SystemAdmin, actors::BOOTSTRAP, now).await?;
     println!("bootstrap: system admin {username} created");
+    Ok(())
+}
+
+/// A new password: a line of stdin, or 20 random characters (then `true`: print it once).
+fn new_password(from_stdin: bool) -> anyhow::Result<(String, bool)> {
+    if from_stdin {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line).context("reading the password from stdin")?;
+        Ok((line.trim_end_matches(['\r', '\n']).to_owned(), false))
+    } else {
+        use rand::distr::{Alphanumeric, SampleString};
+        Ok((Alphanumeric.sample_string(&mut rand::rng(), 20), true))
+    }
+}
+
+/// One account change by the command line, printed as the console says it.
+async fn account(
+    db: &Db,
+    username: &str,
+    action: AccountAction,
+    password: Option<String>,
+    now: i64,
+) -> anyhow::Result<()> {
+    crate::auth::accounts::change(db, actors::CLI, username, action, password, now)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!("{}", action.done(&username.trim().to_lowercase()));
     Ok(())
 }
