@@ -178,6 +178,49 @@ pub fn database_unavailable() {
 }
 
 /// One HTTP request: its route pattern (never the raw path), method and status class.
+/// An HTTP method as a label: the standard ones by name, anything a client made up as
+/// `other` (every distinct label value is a series kept for the life of the process).
+pub fn method_label(method: &str) -> &'static str {
+    const KNOWN: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"];
+    KNOWN.into_iter().find(|m| *m == method).unwrap_or("other")
+}
+
+/// Who may read `/metrics` (it names tenants and their usage).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MetricsAccess {
+    /// `--metrics-token`: scrapers send `Authorization: Bearer <token>`.
+    pub token: Option<String>,
+    /// `--metrics-addr`: `/metrics` is served on a listener of its own, not the main one.
+    pub own_listener: bool,
+}
+
+impl MetricsAccess {
+    /// Whether a request to `/metrics` on the main listener, from `peer` with `bearer`, may
+    /// read it: with a token, exactly the holders of it; with a listener of its own, nobody
+    /// here; with neither, only this machine (Prometheus beside Tollgate, or `curl` on it).
+    pub fn allows(
+        &self,
+        on_own_listener: bool,
+        peer_is_loopback: bool,
+        bearer: Option<&str>,
+    ) -> Result<(), &'static str> {
+        if self.own_listener && !on_own_listener {
+            return Err("not_here");
+        }
+        match (&self.token, bearer) {
+            (Some(token), Some(given)) if constant_time_eq(token.as_bytes(), given.as_bytes()) => Ok(()),
+            (Some(_), _) => Err("token"),
+            (None, _) if on_own_listener || peer_is_loopback => Ok(()),
+            (None, _) => Err("loopback"),
+        }
+    }
+}
+
+/// Equality that takes as long for every wrong guess of the same length.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 pub fn http_request(route: &str, method: &str, status: u16, elapsed: Duration) {
     let class = match status {
         100..=199 => "1xx",
@@ -186,8 +229,8 @@ pub fn http_request(route: &str, method: &str, status: u16, elapsed: Duration) {
         400..=499 => "4xx",
         _ => "5xx",
     };
-    let (route, method) = (route.to_owned(), method.to_owned());
-    counter!(HTTP_REQUESTS, "route" => route.clone(), "method" => method.clone(), "status" => class).increment(1);
+    let (route, method) = (route.to_owned(), method_label(method));
+    counter!(HTTP_REQUESTS, "route" => route.clone(), "method" => method, "status" => class).increment(1);
     histogram!(HTTP_SECONDS, "route" => route, "method" => method).record(elapsed.as_secs_f64());
 }
 
@@ -204,6 +247,28 @@ pub fn tenant_usage(top: &[(String, f64)], over: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_standard_methods_become_labels() {
+        assert_eq!(method_label("GET"), "GET");
+        for made_up in ["FOO1", "get", "PROPFIND", "X".repeat(1000).as_str()] {
+            assert_eq!(method_label(made_up), "other");
+        }
+    }
+
+    #[test]
+    fn metrics_are_read_by_token_holders_or_this_machine() {
+        let open = MetricsAccess::default();
+        assert!(open.allows(false, true, None).is_ok());
+        assert_eq!(open.allows(false, false, None), Err("loopback"), "not from another machine without a token");
+        let token = MetricsAccess { token: Some("s3cret".into()), own_listener: false };
+        assert!(token.allows(false, false, Some("s3cret")).is_ok());
+        assert_eq!(token.allows(false, true, Some("s3cre")), Err("token"));
+        assert_eq!(token.allows(false, true, None), Err("token"), "a token is needed from this machine too");
+        let apart = MetricsAccess { token: None, own_listener: true };
+        assert_eq!(apart.allows(false, true, None), Err("not_here"));
+        assert!(apart.allows(true, false, None).is_ok());
+    }
 
     /// The `tollgate_…` names a text mentions, without Prometheus's histogram suffixes.
     fn names_in(text: &str) -> Vec<String> {

@@ -48,6 +48,8 @@ pub struct AppParts {
     pub tenant_defaults: TenantDefaults,
     /// The OpenAI-compatible proxy's upstreams and HTTP client.
     pub proxy: crate::proxy::Proxy,
+    /// Who may read `/metrics`.
+    pub metrics_access: crate::metrics::MetricsAccess,
 }
 
 /// The server function's view of the state.

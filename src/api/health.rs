@@ -3,7 +3,7 @@
 
 use crate::error::UNAVAILABLE_RETRY_AFTER_SECS;
 use crate::state::AppState;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -53,10 +53,59 @@ async fn readyz(State(state): State<AppState>) -> Response {
     }
 }
 
-/// Prometheus text exposition of every Tollgate metric (docs/operations.md lists them).
+/// Prometheus text exposition of every Tollgate metric (docs/operations.md lists them). It
+/// names tenants and their usage, so it is not for everyone: with `--metrics-token` scrapers
+/// send `Authorization: Bearer <token>`; with `--metrics-addr` it is served on that address
+/// only; with neither, only to clients on this machine.
 #[utoipa::path(get, path = "/metrics", tag = "operations",
-    responses((status = 200, description = "Prometheus text format 0.0.4", body = String, content_type = "text/plain; version=0.0.4")))]
-async fn metrics() -> Response {
-    let body = crate::metrics::render();
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
+    responses(
+        (status = 200, description = "Prometheus text format 0.0.4", body = String, content_type = "text/plain; version=0.0.4"),
+        (status = 401, description = "`--metrics-token` is set and the request does not carry it", body = String, content_type = "text/plain"),
+        (status = 403, description = "Neither a token nor a metrics address is configured, and the client is not on this machine", body = String, content_type = "text/plain"),
+        (status = 404, description = "`--metrics-addr` is set: the metrics are served there", body = String, content_type = "text/plain"),
+    ))]
+async fn metrics(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    metrics_answer(&state.metrics_access, false, peer, &headers)
+}
+
+/// `/metrics` as answered on the main listener or (`own_listener`) on `--metrics-addr`.
+pub fn metrics_answer(
+    access: &crate::metrics::MetricsAccess,
+    own_listener: bool,
+    peer: std::net::SocketAddr,
+    headers: &axum::http::HeaderMap,
+) -> Response {
+    let bearer = crate::api::auth::bearer(headers);
+    match access.allows(own_listener, peer.ip().is_loopback(), bearer) {
+        Ok(()) => {
+            let body = crate::metrics::render();
+            ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
+        }
+        Err("not_here") => (StatusCode::NOT_FOUND, "The metrics are served on the metrics address").into_response(),
+        Err("token") => {
+            (StatusCode::UNAUTHORIZED, "Send the metrics token: Authorization: Bearer <token>").into_response()
+        }
+        Err(_) => (
+            StatusCode::FORBIDDEN,
+            "The metrics name tenants: read them from this machine, or configure --metrics-token or --metrics-addr",
+        )
+            .into_response(),
+    }
+}
+
+/// The router of `--metrics-addr`: `/metrics` alone (the token still applies when set).
+pub fn metrics_router(access: crate::metrics::MetricsAccess) -> axum::Router {
+    axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(
+            move |ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>, headers: axum::http::HeaderMap| {
+                let access = access.clone();
+                async move { metrics_answer(&access, true, peer, &headers) }
+            },
+        ),
+    )
 }

@@ -71,10 +71,10 @@ async fn count_request(request: axum::extract::Request, next: middleware::Next) 
         .extensions()
         .get::<axum::extract::MatchedPath>()
         .map_or_else(|| "other".to_owned(), |p| p.as_str().to_owned());
-    let method = request.method().as_str().to_owned();
+    let method = crate::metrics::method_label(request.method().as_str());
     let started = std::time::Instant::now();
     let response = next.run(request).await;
-    crate::metrics::http_request(&route, &method, response.status().as_u16(), started.elapsed());
+    crate::metrics::http_request(&route, method, response.status().as_u16(), started.elapsed());
     response
 }
 

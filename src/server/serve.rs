@@ -64,6 +64,13 @@ pub struct ServeArgs {
     /// How many tenants get series of their own in `/metrics`; the rest are counted as `_other`.
     #[arg(long, env = "TOLLGATE_METRICS_TENANT_CAP", default_value_t = 100)]
     pub metrics_tenant_cap: usize,
+    /// A bearer token scrapers must send to read `/metrics` (which names tenants and their
+    /// usage). Without it and without `--metrics-addr`, only this machine may read them.
+    #[arg(long, env = "TOLLGATE_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
+    /// Serve `/metrics` on this address only (an internal interface), not on `--addr`.
+    #[arg(long, env = "TOLLGATE_METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
     /// The token limit of a tenant created from the console without one (default: No Limit).
     #[arg(long, env = "TOLLGATE_DEFAULT_TOKEN_LIMIT", value_parser = parse_limit)]
     pub default_token_limit: Option<TokenLimit>,
@@ -155,6 +162,10 @@ pub async fn serve(db: Db, args: ServeArgs) -> anyhow::Result<()> {
     })
     .map_err(anyhow::Error::msg)?;
     let settlements = proxy.clone();
+    let metrics_access = crate::metrics::MetricsAccess {
+        token: args.metrics_token.clone().filter(|t| !t.trim().is_empty()),
+        own_listener: args.metrics_addr.is_some(),
+    };
     let state = AppState::new(AppParts {
         leptos_options,
         db: db.clone(),
@@ -164,6 +175,7 @@ pub async fn serve(db: Db, args: ServeArgs) -> anyhow::Result<()> {
         litellm,
         tenant_defaults: TenantDefaults { token_limit: args.default_token_limit, budget: args.default_max_budget },
         proxy,
+        metrics_access: metrics_access.clone(),
     });
     let alerts = args
         .alert_webhook_url
@@ -172,6 +184,17 @@ pub async fn serve(db: Db, args: ServeArgs) -> anyhow::Result<()> {
     let sessions = tokio::spawn(delete_expired_sessions(db));
     let listener =
         tokio::net::TcpListener::bind(args.addr).await.with_context(|| format!("cannot listen on {}", args.addr))?;
+    let metrics_listener = match args.metrics_addr {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr} for metrics"))?;
+            println!("metrics on http://{addr}/metrics");
+            let router = crate::api::health::metrics_router(metrics_access);
+            Some(tokio::spawn(super::listen::serve(listener, router, std::future::pending())))
+        }
+        None => None,
+    };
     println!("Tollgate listening on http://{}", args.addr);
     super::listen::serve(listener, super::routes::router(state), shutdown_signal()).await;
     // Proxied calls already answered hand their usage to the writer first (streams still
@@ -183,6 +206,9 @@ pub async fn serve(db: Db, args: ServeArgs) -> anyhow::Result<()> {
     }
     drop(settlements);
     sessions.abort();
+    if let Some(metrics) = metrics_listener {
+        metrics.abort();
+    }
     if let Some(alerts) = alerts {
         alerts.abort();
     }

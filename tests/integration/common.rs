@@ -116,6 +116,8 @@ pub struct AppOptions {
     pub tenant_defaults: Option<tollgate::tenants::store::TenantDefaults>,
     /// The OpenAI-compatible proxy's upstreams and limits.
     pub proxy: tollgate::proxy::ProxyConfig,
+    /// Who may read `/metrics`.
+    pub metrics_access: tollgate::metrics::MetricsAccess,
 }
 
 impl Default for AppOptions {
@@ -129,6 +131,7 @@ impl Default for AppOptions {
             acquire_timeout: DbOptions::new("").acquire_timeout,
             tenant_defaults: None,
             proxy: Default::default(),
+            metrics_access: Default::default(),
         }
     }
 }
@@ -154,6 +157,7 @@ pub async fn spawn_app_with(db: &TestDatabase, options: AppOptions) -> TestApp {
         acquire_timeout,
         tenant_defaults,
         proxy,
+        metrics_access,
     } = options;
     let pool =
         Db::connect(&DbOptions { acquire_timeout, ..DbOptions::new(&db.url) }).await.expect("connect and migrate");
@@ -183,6 +187,7 @@ pub async fn spawn_app_with(db: &TestDatabase, options: AppOptions) -> TestApp {
         litellm,
         tenant_defaults: tenant_defaults.unwrap_or_default(),
         proxy: tollgate::proxy::Proxy::new(proxy).expect("proxy client"),
+        metrics_access,
     };
     let state = AppState::new(parts);
     let router = tollgate::server::routes::router(state.clone());

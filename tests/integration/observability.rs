@@ -41,3 +41,54 @@ async fn health_readiness_and_metrics() {
     })
     .await;
 }
+
+/// Made-up HTTP methods used to become label values, one series each for the life of the
+/// process: they are counted as `other`.
+#[tokio::test]
+async fn made_up_methods_do_not_become_series() {
+    on_each_backend(|app| async move {
+        for i in 0..30 {
+            let method = reqwest::Method::from_bytes(format!("BOGUS{i}").as_bytes()).expect("method");
+            app.client.request(method, app.url("/healthz")).send().await.expect("send");
+        }
+        let text = app.client.get(app.url("/metrics")).send().await.expect("metrics").text().await.expect("text");
+        assert!(!text.contains("BOGUS"), "a made-up method became a label");
+        assert!(text.contains(r#"method="other""#), "{text}");
+    })
+    .await;
+}
+
+/// `/metrics` names tenants: with a token configured only its holders read it; with a metrics
+/// address of its own it is not on the main one.
+#[tokio::test]
+async fn metrics_are_read_only_with_the_token_or_on_their_own_address() {
+    use crate::common::{on_each_backend_with, AppOptions};
+    use tollgate::metrics::MetricsAccess;
+    let with_token = || AppOptions {
+        metrics_access: MetricsAccess { token: Some("scrape-me".into()), own_listener: false },
+        ..AppOptions::default()
+    };
+    on_each_backend_with(with_token, |app| async move {
+        let res = app.client.get(app.url("/metrics")).send().await.expect("metrics");
+        assert_eq!(res.status(), 401);
+        let res = app.client.get(app.url("/metrics")).bearer_auth("guess").send().await.expect("metrics");
+        assert_eq!(res.status(), 401);
+        let res = app.client.get(app.url("/metrics")).bearer_auth("scrape-me").send().await.expect("metrics");
+        assert_eq!(res.status(), 200);
+        assert!(res.text().await.expect("text").contains("tollgate_http_requests_total"));
+    })
+    .await;
+    let elsewhere =
+        || AppOptions { metrics_access: MetricsAccess { token: None, own_listener: true }, ..AppOptions::default() };
+    on_each_backend_with(elsewhere, |app| async move {
+        let res = app.client.get(app.url("/metrics")).send().await.expect("metrics");
+        assert_eq!(res.status(), 404);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let router = tollgate::api::health::metrics_router(app.state.metrics_access.clone());
+        tokio::spawn(tollgate::server::listen::serve(listener, router, std::future::pending()));
+        let res = app.client.get(format!("http://{addr}/metrics")).send().await.expect("metrics");
+        assert_eq!(res.status(), 200);
+    })
+    .await;
+}
