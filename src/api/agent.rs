@@ -9,7 +9,7 @@ use crate::budgets::rules::{format_budget_pct, BudgetState};
 use crate::enforce::{Admission, Call};
 use crate::error::AppError;
 use crate::format::format_usd;
-use crate::limits::period::{rfc3339, seconds_until};
+use crate::limits::period::rfc3339;
 use crate::limits::{usage_pct, EnforcementMode, LimitKind, TokenLimit};
 use crate::overrides::parse_user_id;
 use crate::state::AppState;
@@ -230,7 +230,7 @@ fn refusal(tenant_id: &str, a: &Admission, kind: LimitKind, user: UserFigures) -
         user,
     };
     let mut response = (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response();
-    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds_until(a.now, a.period.resets_at)));
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(a.retry_after_secs(kind)));
     response
 }
 
@@ -240,6 +240,10 @@ pub(crate) fn refusal_message(tenant_id: &str, user_id: Option<&str>, a: &Admiss
     let (used, reserved, estimated) = (a.usage.used_tokens, a.usage.reserved_tokens, a.demand.tokens);
     let resumes = rfc3339(a.period.resets_at);
     match (kind, a.policy.budget) {
+        (LimitKind::OpenReservations, _) => format!(
+            "Tenant {tenant_id} holds {} reservations of calls not yet reported, the most at once; report calls (or let their reservations expire) and retry",
+            a.usage.open_reservations
+        ),
         (LimitKind::UserTokenLimit, _) => match user_id.zip(a.user).map(|(u, m)| (u, m.used_tokens, m.reserved_tokens, m.limit.get())) {
             Some((user_id, used, reserved, limit)) if estimated > 0 && used < limit => format!(
                 "User {user_id} of tenant {tenant_id} has {used} tokens used and {reserved} reserved of their {limit} this period; {estimated} more do not fit"

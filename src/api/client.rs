@@ -536,6 +536,7 @@ async fn get_override(
         (status = 201, description = "The override, created", body = OverrideAnswer),
         (status = 400, description = "Malformed JSON", body = AppError),
         (status = 404, description = "No such tenant (or not yours)", body = AppError),
+        (status = 409, description = "A new override, and the tenant already has the most it may (1,000)", body = AppError),
         (status = 422, description = "A field is invalid; `field` names it", body = AppError),
     ))]
 async fn put_override(

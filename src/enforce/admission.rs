@@ -49,6 +49,17 @@ pub struct Admission {
     pub now: i64,
 }
 
+impl Admission {
+    /// Seconds until a refusal by `kind` may pass (`Retry-After`): the period's reset for the
+    /// limits that count a period; a second for the open reservations, which free as calls report.
+    pub fn retry_after_secs(&self, kind: crate::limits::LimitKind) -> u64 {
+        match kind {
+            crate::limits::LimitKind::OpenReservations => 1,
+            _ => crate::limits::period::seconds_until(self.now, self.period.resets_at),
+        }
+    }
+}
+
 /// An admitted call's hold on its demand, released by its report or at `expires_at`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Reservation {

@@ -85,6 +85,7 @@ impl TenantLedger {
     fn recount_reserved(&mut self) {
         self.usage.reserved_tokens = self.reservations.values().map(|held| held.demand.tokens).sum();
         self.usage.reserved_micros = self.reservations.values().map(|held| held.demand.cost_micros).sum();
+        self.usage.open_reservations = self.reservations.len() as u64;
         for u in self.users.values_mut() {
             u.reserved_tokens = 0;
         }

@@ -56,7 +56,7 @@ pub async fn admit(db: &Db, r: Request<'_>) -> Result<Admission, AppError> {
         "INSERT INTO usage_counters (tenant_id, period_start) VALUES ($1, $2)
          ON CONFLICT (tenant_id, period_start) DO UPDATE SET reserved_tokens = usage_counters.reserved_tokens
          RETURNING input_tokens + output_tokens AS used_tokens, reserved_tokens, cost_micros AS spend_micros,
-                   reserved_cost_micros",
+                   reserved_cost_micros, open_reservations",
     )
     .bind(tenant_id.as_str())
     .bind(period.start)
@@ -93,7 +93,8 @@ pub async fn admit(db: &Db, r: Request<'_>) -> Result<Admission, AppError> {
            INSERT INTO reservations (id, tenant_id, period_start, tokens, expires_at, cost_micros, user_id)
            VALUES ($1, $2, $3, $4, $5, $6, $7)
          )
-         UPDATE usage_counters SET reserved_tokens = reserved_tokens + $4, reserved_cost_micros = reserved_cost_micros + $6
+         UPDATE usage_counters SET reserved_tokens = reserved_tokens + $4, reserved_cost_micros = reserved_cost_micros + $6,
+                                   open_reservations = open_reservations + 1
          WHERE tenant_id = $2 AND period_start = $3",
     )
     .bind(reservation.id.to_string())
@@ -146,21 +147,21 @@ pub async fn sweep(db: &Db, now: i64) -> Result<u64, AppError> {
     .bind(now)
     .fetch_all(&mut *tx)
     .await?;
-    let mut sums: HashMap<(String, i64), (i64, i64)> = HashMap::new();
+    let mut sums: HashMap<(String, i64), (i64, i64, i64)> = HashMap::new();
     let mut user_sums: HashMap<(String, String, i64), i64> = HashMap::new();
     for (tenant_id, period_start, tokens, cost_micros, user_id) in expired {
         if let Some(user_id) = user_id {
             *user_sums.entry((tenant_id.clone(), user_id, period_start)).or_default() += tokens;
         }
         let sum = sums.entry((tenant_id, period_start)).or_default();
-        *sum = (sum.0 + tokens, sum.1 + cost_micros);
+        *sum = (sum.0 + tokens, sum.1 + cost_micros, sum.2 + 1);
     }
     // In a fixed order, as every writer of counter rows does (tenants' rows, then users'), so
     // sweepers cannot deadlock.
     let mut groups: Vec<_> = sums.into_iter().collect();
     groups.sort();
-    for ((tenant_id, period_start), (tokens, cost_micros)) in groups {
-        give_back(&mut tx, &tenant_id, period_start, tokens, cost_micros).await?;
+    for ((tenant_id, period_start), (tokens, cost_micros, count)) in groups {
+        give_back(&mut tx, &tenant_id, period_start, (tokens, cost_micros, count)).await?;
     }
     let mut users: Vec<_> = user_sums.into_iter().collect();
     users.sort();
@@ -184,7 +185,7 @@ pub async fn settle(conn: &mut AnyConnection, settling: &Settling) -> Result<(),
     .await?;
     if let Some((period_start, tokens, cost_micros, user_id)) = row {
         let tenant_id = settling.tenant_id.as_str();
-        give_back(conn, tenant_id, period_start, tokens, cost_micros).await?;
+        give_back(conn, tenant_id, period_start, (tokens, cost_micros, 1)).await?;
         if let Some(user_id) = user_id {
             hold_user(conn, tenant_id, &user_id, period_start, -tokens).await?;
         }
@@ -192,21 +193,23 @@ pub async fn settle(conn: &mut AnyConnection, settling: &Settling) -> Result<(),
     Ok(())
 }
 
+/// Gives back what `count` reservations held: (tokens, cost, count).
 async fn give_back(
     conn: &mut AnyConnection,
     tenant_id: &str,
     period_start: i64,
-    tokens: i64,
-    cost_micros: i64,
+    (tokens, cost_micros, count): (i64, i64, i64),
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "UPDATE usage_counters SET reserved_tokens = reserved_tokens - $3, reserved_cost_micros = reserved_cost_micros - $4
+        "UPDATE usage_counters SET reserved_tokens = reserved_tokens - $3, reserved_cost_micros = reserved_cost_micros - $4,
+                                   open_reservations = open_reservations - $5
          WHERE tenant_id = $1 AND period_start = $2",
     )
     .bind(tenant_id)
     .bind(period_start)
     .bind(tokens)
     .bind(cost_micros)
+    .bind(count)
     .execute(conn)
     .await?;
     Ok(())
@@ -219,6 +222,7 @@ struct UsageRow {
     reserved_tokens: i64,
     spend_micros: i64,
     reserved_cost_micros: i64,
+    open_reservations: i64,
 }
 
 impl UsageRow {
@@ -229,6 +233,7 @@ impl UsageRow {
             reserved_tokens: n(self.reserved_tokens),
             spend_micros: n(self.spend_micros),
             reserved_micros: n(self.reserved_cost_micros),
+            open_reservations: n(self.open_reservations),
         }
     }
 }
@@ -255,6 +260,7 @@ async fn read(
         "SELECT t.*, COALESCE(c.input_tokens + c.output_tokens, 0) AS used_tokens,
                 COALESCE(c.reserved_tokens, 0) AS reserved_tokens, COALESCE(c.cost_micros, 0) AS spend_micros,
                 COALESCE(c.reserved_cost_micros, 0) AS reserved_cost_micros,
+                COALESCE(c.open_reservations, 0) AS open_reservations,
                 ul.token_limit AS user_limit, COALESCE(uc.input_tokens + uc.output_tokens, 0) AS user_used,
                 COALESCE(uc.reserved_tokens, 0) AS user_reserved
          FROM tenants t

@@ -88,6 +88,7 @@ pub async fn set_override(
     let mut tx = state.db.begin_write().await?;
     let before = match overrides::set(&mut tx, id, user_id, limit, kind, &user.username, state.clock.now_ms()).await? {
         SetOutcome::NoSuchTenant => return Err(not_found(id)),
+        SetOutcome::TooMany => return Err(too_many_overrides(id)),
         SetOutcome::Exists { .. } => {
             return Err(AppError::Conflict {
                 field: Some("user_id".into()),
@@ -100,6 +101,17 @@ pub async fn set_override(
     state.gate.tenant_changed(id).await?;
     tracing::info!(by = %user.username, tenant_id = %id, user_id, token_limit = limit.get(), "user override set");
     Ok(before)
+}
+
+/// The answer to a new override beyond the most a tenant may have.
+pub fn too_many_overrides(id: &TenantId) -> AppError {
+    AppError::Conflict {
+        field: Some("user_id".into()),
+        message: format!(
+            "tenant {id} already has {} user overrides, the most a tenant may have; remove one first",
+            crate::overrides::MAX_OVERRIDES_PER_TENANT
+        ),
+    }
 }
 
 /// Removes a user's override; 404 when the user has none.

@@ -26,7 +26,14 @@ pub enum LimitKind {
     Budget,
     /// One user's tokens per period, where the tenant set an override for that user.
     UserTokenLimit,
+    /// The tenant's calls holding a reservation at once (`MAX_OPEN_RESERVATIONS`).
+    OpenReservations,
 }
+
+/// The most reservations one tenant may hold at once: each is kept (in memory, or a row) until
+/// its report or its expiry, so an agent that checks with estimates and never reports could
+/// otherwise pile them up without bound for the reservation's whole TTL.
+pub const MAX_OPEN_RESERVATIONS: u64 = 10_000;
 
 impl LimitKind {
     /// The refusal's `limit` value in the API.
@@ -35,6 +42,7 @@ impl LimitKind {
             Self::TokenLimit => "token_limit",
             Self::Budget => "budget",
             Self::UserTokenLimit => "user_token_limit",
+            Self::OpenReservations => "open_reservations",
         }
     }
 
@@ -44,6 +52,7 @@ impl LimitKind {
             Self::TokenLimit => "token_limit_exceeded",
             Self::Budget => "budget_exceeded",
             Self::UserTokenLimit => "user_token_limit_exceeded",
+            Self::OpenReservations => "too_many_open_reservations",
         }
     }
 }
@@ -72,6 +81,8 @@ pub struct Usage {
     pub spend_micros: u64,
     /// Spend held by admitted calls whose reports have not arrived yet, micro-USD.
     pub reserved_micros: u64,
+    /// Reservations held now (one per admitted call with a demand, until settled or expired).
+    pub open_reservations: u64,
 }
 
 /// A user's override and that user's counter this period: decided beside the tenant's
@@ -161,7 +172,15 @@ impl Policy {
             reserved: u.reserved_tokens,
             demand: demand.tokens,
         });
-        tokens.into_iter().chain(budget).chain(user)
+        // A call that would reserve takes one of the tenant's open reservations.
+        let held = (!demand.is_empty()).then_some(Meter {
+            kind: LimitKind::OpenReservations,
+            limit: MAX_OPEN_RESERVATIONS,
+            used: usage.open_reservations,
+            reserved: 0,
+            demand: 1,
+        });
+        tokens.into_iter().chain(budget).chain(user).chain(held)
     }
 
     /// The mode decisions are made in: the tenant's own, else `default`.
@@ -210,12 +229,14 @@ impl Usage {
     pub fn reserve(&mut self, demand: Demand) {
         self.reserved_tokens += demand.tokens;
         self.reserved_micros += demand.cost_micros;
+        self.open_reservations += 1;
     }
 
     /// Gives a reservation's demand back.
     pub fn release(&mut self, demand: Demand) {
         self.reserved_tokens = self.reserved_tokens.saturating_sub(demand.tokens);
         self.reserved_micros = self.reserved_micros.saturating_sub(demand.cost_micros);
+        self.open_reservations = self.open_reservations.saturating_sub(1);
     }
 }
 
@@ -391,6 +412,19 @@ mod tests {
             prop_assert_eq!(u, Usage { reserved_micros: r / 3, ..usage(7, r) });
         }
 
+        /// A reserving call is refused once the tenant holds `MAX_OPEN_RESERVATIONS`, whatever
+        /// else fits; a plain check (which reserves nothing) never is.
+        #[test]
+        fn open_reservations_are_capped_for_reserving_calls(open in 0u64..=MAX_OPEN_RESERVATIONS + 5, e in 0u64..10) {
+            let p = policy(Some(MAX_TOKEN_LIMIT));
+            let u = Usage { open_reservations: open, ..Usage::default() };
+            let d = p.enforce(u, Demand { tokens: e, cost_micros: 0 });
+            let capped = e > 0 && open >= MAX_OPEN_RESERVATIONS;
+            prop_assert_eq!(d.refused_by == Some(LimitKind::OpenReservations), capped);
+            prop_assert_eq!(d.allowed, !capped);
+            prop_assert_eq!(d.reserves, e > 0 && !capped);
+        }
+
         /// With a token limit and a budget, a call is refused exactly when either limit on its
         /// own would refuse it (the composition is an "and" of independent limits), and the
         /// token limit is named first.
@@ -398,7 +432,7 @@ mod tests {
         fn limits_compose(used in 0u64..2_000, reserved in 0u64..2_000, l in 1u64..2_000,
                           spent in 0u64..2_000_000, held in 0u64..2_000_000, max_cents in 1i64..1_000,
                           grace in 100u32..=150, e in 0u64..500, c in 0u64..500_000) {
-            let u = Usage { used_tokens: used, reserved_tokens: reserved, spend_micros: spent, reserved_micros: held };
+            let u = Usage { used_tokens: used, reserved_tokens: reserved, spend_micros: spent, reserved_micros: held, open_reservations: 0 };
             let d = Demand { tokens: e, cost_micros: c };
             let both = budgeted(Some(l), max_cents * 10_000, grace);
             let tokens_only = policy(Some(l));

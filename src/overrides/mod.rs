@@ -13,6 +13,9 @@ use serde::{Deserialize, Serialize};
 
 /// The longest user id accepted, as for every id an agent reports.
 pub const MAX_USER_ID_CHARS: usize = 128;
+/// The most overrides one tenant may have: the local engine holds a tenant's overrides in
+/// memory and re-reads them every 5 s, and the console and the API list them whole.
+pub const MAX_OVERRIDES_PER_TENANT: usize = 1000;
 
 /// A user id as agents report it: trimmed, 1–128 characters, no control characters.
 pub fn parse_user_id(field: &str, text: &str) -> Result<String, FieldError> {

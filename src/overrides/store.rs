@@ -132,6 +132,8 @@ pub enum SetKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SetOutcome {
     NoSuchTenant,
+    /// A new override, and the tenant already has `MAX_OVERRIDES_PER_TENANT`: nothing changed.
+    TooMany,
     /// `CreateOnly` and the user already had this limit; nothing changed.
     Exists {
         limit: i64,
@@ -153,13 +155,28 @@ pub async fn set(
     actor: &str,
     now: i64,
 ) -> Result<SetOutcome, sqlx::Error> {
-    if crate::tenants::store::get(&mut *conn, tenant_id).await?.is_none() {
+    // A no-op update of the tenant's row: it exists, and on PostgreSQL its row lock makes
+    // racing creations of overrides count one after the other (SQLite's writes already do).
+    let locked = sqlx::query("UPDATE tenants SET display_name = display_name WHERE id = $1")
+        .bind(tenant_id.as_str())
+        .execute(&mut *conn)
+        .await?;
+    if locked.rows_affected() == 0 {
         return Ok(SetOutcome::NoSuchTenant);
     }
     let before = limit_of(conn, tenant_id, user_id).await?;
     match (kind, before) {
         (SetKind::CreateOnly, Some(limit)) => return Ok(SetOutcome::Exists { limit }),
         (SetKind::CreateOrChange, Some(b)) if b == limit.get() as i64 => return Ok(SetOutcome::Set { before }),
+        (_, None) => {
+            let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM user_limits WHERE tenant_id = $1")
+                .bind(tenant_id.as_str())
+                .fetch_one(&mut *conn)
+                .await?;
+            if count >= super::MAX_OVERRIDES_PER_TENANT as i64 {
+                return Ok(SetOutcome::TooMany);
+            }
+        }
         _ => {}
     }
     let on_conflict = match kind {

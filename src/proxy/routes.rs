@@ -12,7 +12,6 @@ use super::{relay, Proxy};
 use crate::agents::Principal;
 use crate::enforce::Call;
 use crate::error::AppError;
-use crate::limits::period::seconds_until;
 use crate::limits::LimitKind;
 use crate::state::AppState;
 use crate::usage::report::MAX_ID_CHARS;
@@ -200,7 +199,7 @@ fn refusal(agent: &Principal, user_id: Option<&str>, a: &crate::enforce::Admissi
     let message = crate::api::agent::refusal_message(agent.tenant_id.as_str(), user_id, a, kind);
     let type_ = if kind == LimitKind::Budget { "insufficient_quota" } else { "rate_limit_exceeded" };
     let mut e = ProxyError::new(StatusCode::TOO_MANY_REQUESTS, type_, Some(kind.error_code()), None, message);
-    e.retry_after = Some(seconds_until(a.now, a.period.resets_at));
+    e.retry_after = Some(a.retry_after_secs(kind));
     e
 }
 

@@ -119,12 +119,17 @@ async fn apply_one(
         let what = format!("user {user_id} token_limit");
         match limit {
             Some(limit) => {
-                if let SetOutcome::Set { before } =
-                    overrides::set(conn, id, user_id, *limit, SetKind::CreateOrChange, actor, now).await?
-                {
-                    if before != Some(limit.get() as i64) {
+                match overrides::set(conn, id, user_id, *limit, SetKind::CreateOrChange, actor, now).await? {
+                    SetOutcome::Set { before } if before != Some(limit.get() as i64) => {
                         change(&what, override_text(before), limit.to_string());
                     }
+                    // The whole run fails (one transaction): the file asks for more than a tenant may have.
+                    SetOutcome::TooMany => {
+                        return Err(sqlx::Error::InvalidArgument(
+                            crate::limits::manage::too_many_overrides(id).to_string(),
+                        ))
+                    }
+                    _ => {}
                 }
             }
             None => {

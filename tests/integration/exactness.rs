@@ -139,3 +139,64 @@ async fn a_changed_limit_applies_to_the_next_check() {
     })
     .await;
 }
+
+/// An agent that checks with estimates and never reports held a reservation per check for the
+/// whole TTL, without bound. A tenant holds at most `MAX_OPEN_RESERVATIONS` at once: the next
+/// reserving check is refused (`open_reservations`, `Retry-After: 1`), a plain check is not, and
+/// a report settling one frees a place.
+#[tokio::test]
+async fn open_reservations_per_tenant_are_capped() {
+    use tollgate::limits::policy::MAX_OPEN_RESERVATIONS;
+    on_each_backend(|app| async move {
+        let key = app.tenant_with_agent("hoarder", Some(1 << 40)).await;
+        // One reservation through the API, then the tenant is filled to the cap quickly: in
+        // the local engine through the gate itself (in memory), in the shared one with the rows
+        // and counter its admissions write.
+        let (status, first) = check_with(&app, &key, 1).await;
+        assert_eq!(status, 200);
+        let first = first["reservation_id"].as_str().expect("reserved").to_owned();
+        let agent = app.state.gate.authenticate(&key).await.expect("agent");
+        match app.state.db.backend {
+            tollgate::db::Backend::Sqlite => {
+                for _ in 1..MAX_OPEN_RESERVATIONS {
+                    let call = tollgate::enforce::Call { estimated_tokens: 1, ..Default::default() };
+                    assert!(app.state.gate.admit(&agent, call).await.expect("admit").reservation.is_some());
+                }
+            }
+            tollgate::db::Backend::Postgres => {
+                let pool = &app.state.db.pool;
+                let (start,): (i64,) =
+                    sqlx::query_as("SELECT period_start FROM reservations WHERE id = $1").bind(&first).fetch_one(pool).await.expect("first");
+                let expires = app.state.clock.now_ms() + RESERVATION_TTL_MS;
+                sqlx::query(
+                    "INSERT INTO reservations (id, tenant_id, period_start, tokens, expires_at)
+                     SELECT 'rsv_fill' || n, 'hoarder', $1, 1, $2 FROM generate_series(2, $3) AS n",
+                )
+                .bind(start)
+                .bind(expires)
+                .bind(MAX_OPEN_RESERVATIONS as i64)
+                .execute(pool)
+                .await
+                .expect("fill");
+                sqlx::query("UPDATE usage_counters SET reserved_tokens = $2, open_reservations = $2 WHERE tenant_id = 'hoarder' AND period_start = $1")
+                    .bind(start)
+                    .bind(MAX_OPEN_RESERVATIONS as i64)
+                    .execute(pool)
+                    .await
+                    .expect("counter");
+            }
+        }
+        let ids = [first];
+        let res = app.agent_post("/api/agent/usage/check", &key, &json!({"estimated_tokens": 1}).to_string()).await;
+        assert_eq!(res.status(), 429);
+        assert_eq!(res.headers()["retry-after"], "1");
+        let body: Value = res.json().await.expect("json");
+        assert_eq!((body["limit"].clone(), body["error"].clone()), ("open_reservations".into(), "too_many_open_reservations".into()));
+        assert_eq!(app.check(&key).await.status(), 200, "a plain check reserves nothing and passes");
+        let report = json!({"event_id": "one", "model": "m", "input_tokens": 1, "output_tokens": 0, "reservation_id": ids[0]});
+        assert_eq!(app.agent_post("/api/agent/usage/report", &key, &report.to_string()).await.status(), 201);
+        assert_eq!(check_with(&app, &key, 1).await.0, 200, "the settled reservation's place is free again");
+        assert_eq!(check_with(&app, &key, 1).await.0, 429);
+    })
+    .await;
+}

@@ -214,3 +214,40 @@ async fn bad_user_ids_are_422() {
     })
     .await;
 }
+
+/// Overrides were unbounded per tenant (all held in memory, re-read every 5 s, listed whole):
+/// a tenant has at most `MAX_OVERRIDES_PER_TENANT`. A new one beyond is 409 and changes
+/// nothing; changing or removing an existing one still works.
+#[tokio::test]
+async fn overrides_per_tenant_are_capped() {
+    use tollgate::overrides::MAX_OVERRIDES_PER_TENANT;
+    on_each_backend(|app| async move {
+        app.tenant_with_agent("crowded", None).await;
+        // All but one directly (as the store would write them), the last through the console.
+        sqlx::query(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $1)
+             INSERT INTO user_limits (tenant_id, user_id, token_limit, created_at, updated_at)
+             SELECT 'crowded', 'user-' || i, 100, 0, 0 FROM n",
+        )
+        .bind(MAX_OVERRIDES_PER_TENANT as i64 - 1)
+        .execute(&app.state.db.pool)
+        .await
+        .expect("fill");
+        let set = |user: &'static str, limit: &'static str| {
+            let args = [("tenant_id", "crowded"), ("user_id", user), ("token_limit", limit)];
+            let app = &app;
+            async move { app.server_fn("set_user_override", &args).await }
+        };
+        assert_eq!(set("last", "100").await.0, 200);
+        let (status, body) = set("one-too-many", "100").await;
+        assert_eq!((status, body["field"].as_str()), (409, Some("user_id")), "{body}");
+        assert!(body["message"].as_str().is_some_and(|m| m.contains("1000")), "{body}");
+        assert_eq!(set("last", "200").await.0, 200, "an existing override still changes");
+        let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM user_limits WHERE tenant_id = 'crowded'")
+            .fetch_one(&app.state.db.pool)
+            .await
+            .expect("count");
+        assert_eq!(count as usize, MAX_OVERRIDES_PER_TENANT);
+    })
+    .await;
+}

@@ -101,10 +101,10 @@ pub async fn run(db: &Db, cmd: TenantCommand, now: i64) -> anyhow::Result<()> {
                 );
             } else {
                 let limit = TokenLimit::parse(&token_limit)?;
-                if overrides::set(&mut tx, &id, &user_id, limit, SetKind::CreateOrChange, CLI_ACTOR, now).await?
-                    == SetOutcome::NoSuchTenant
-                {
-                    bail!("no tenant with id {id}");
+                match overrides::set(&mut tx, &id, &user_id, limit, SetKind::CreateOrChange, CLI_ACTOR, now).await? {
+                    SetOutcome::NoSuchTenant => bail!("no tenant with id {id}"),
+                    SetOutcome::TooMany => bail!("{}", crate::limits::manage::too_many_overrides(&id)),
+                    _ => {}
                 }
                 tx.commit().await?;
                 println!("tenant {id}, user {user_id}: token limit {limit}");
