@@ -12,6 +12,9 @@ use leptos_router::{lazy_route, path, Lazy, LazyRoute, SsrMode};
 
 /// The document around the app, rendered only on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    // The Content-Security-Policy names this page's nonce, which Leptos put on its scripts.
+    #[cfg(feature = "ssr")]
+    crate::http_headers::set_page_policy();
     view! {
         <!DOCTYPE html>
         <html lang="en">

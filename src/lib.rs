@@ -33,6 +33,8 @@ pub mod db;
 #[cfg(feature = "ssr")]
 pub mod enforce;
 #[cfg(feature = "ssr")]
+pub mod http_headers;
+#[cfg(feature = "ssr")]
 pub mod metrics;
 #[cfg(feature = "ssr")]
 pub mod proxy;

@@ -40,6 +40,7 @@ pub fn router(state: AppState) -> Router {
         .leptos_routes(&state, routes, move || shell(options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(middleware::map_response(server_fn_error_status))
+        .layer(middleware::map_response(crate::http_headers::console_headers))
         .layer(middleware::from_fn(reject_cross_site_writes))
         .layer(sessions);
     // The agent and automation APIs authenticate by key or token alone: they skip the
@@ -90,6 +91,7 @@ fn bundle(options: &LeptosOptions) -> Router<AppState> {
         move |mut response: Response| async move {
             let headers = response.headers_mut();
             headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache_control));
+            headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
             headers.append(header::VARY, HeaderValue::from_static("accept-encoding"));
             response
         },

@@ -288,3 +288,55 @@ async fn usage_by_user_and_model_matches_the_reports() {
     })
     .await;
 }
+
+/// Console answers carry the security headers: a page's Content-Security-Policy names the
+/// nonce its hydration script carries (and no other inline script may run), nothing may frame
+/// the console, and answers are never cached — an agent key or API token in a server
+/// function's answer included.
+#[tokio::test]
+async fn console_answers_carry_the_security_headers() {
+    on_each_backend(|app| async move {
+        let page = app.admin.get(app.url("/")).send().await.expect("page");
+        let headers = page.headers().clone();
+        let html = page.text().await.expect("html");
+        let policy = headers["content-security-policy"].to_str().expect("ascii").to_owned();
+        let nonce =
+            policy.split("'nonce-").nth(1).and_then(|rest| rest.split('\'').next()).expect("a nonce in the policy");
+        assert!(nonce.len() >= 16, "{policy}");
+        assert!(html.contains(&format!("nonce=\"{nonce}\"")), "the hydration script carries the policy's nonce");
+        let again = app.admin.get(app.url("/")).send().await.expect("page");
+        assert_ne!(
+            again.headers()["content-security-policy"],
+            headers["content-security-policy"],
+            "a new nonce per page"
+        );
+        for (name, value) in
+            [("x-frame-options", "DENY"), ("x-content-type-options", "nosniff"), ("cache-control", "no-store")]
+        {
+            assert_eq!(headers[name], value, "{name}");
+        }
+        assert!(policy.contains("frame-ancestors 'none'") && !policy.contains("'unsafe-inline'; script"), "{policy}");
+        // The answer that shows an agent key once.
+        let res = app
+            .admin
+            .post(app.url("/api/deploy_agent"))
+            .form(&[("agent_name", "bot"), ("tenant_id", "headers")])
+            .send()
+            .await
+            .expect("deploy");
+        assert_eq!(res.status(), 200);
+        for (name, value) in [
+            ("cache-control", "no-store"),
+            ("strict-transport-security", "max-age=31536000"),
+            ("x-frame-options", "DENY"),
+        ] {
+            assert_eq!(res.headers()[name], value, "{name}");
+        }
+        assert_eq!(res.headers()["content-security-policy"], "default-src 'none'; frame-ancestors 'none'");
+        // Not found, too.
+        let missing = app.admin.get(app.url("/no/such/page")).send().await.expect("404");
+        assert_eq!(missing.status(), 404);
+        assert!(missing.headers()["content-security-policy"].to_str().is_ok_and(|p| p.contains("'nonce-")));
+    })
+    .await;
+}
