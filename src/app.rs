@@ -7,7 +7,7 @@ use crate::tenants::page::TenantPage;
 use crate::usage::table::UsagePage;
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, HashedStylesheet, MetaTags, Title};
-use leptos_router::components::{ParentRoute, Route, Router, Routes, A};
+use leptos_router::components::{ParentRoute, Route, Router, Routes};
 use leptos_router::{lazy_route, path, Lazy, LazyRoute, SsrMode};
 
 /// The document around the app, rendered only on the server.
@@ -44,8 +44,8 @@ pub fn App() -> impl IntoView {
         }
     });
     view! {
-        <Title text="Tollgate"/>
         <Router>
+            <PageTitle/>
             // Async SSR: each page is sent whole (redirects and statuses included), so it
             // reads the same with JavaScript off.
             <Routes fallback=|| view! { <NotFound/> }>
@@ -93,16 +93,67 @@ lazy_pages! {
     AdminRoute => AdminPage,
 }
 
+/// The browser tab's title: which page this is, then "Tollgate" (every page was "Tollgate").
+#[component]
+fn PageTitle() -> impl IntoView {
+    let location = leptos_router::hooks::use_location();
+    let text = move || {
+        let tab = location.query.with(|q| q.get("tab"));
+        page_title(&location.pathname.get(), tab.as_deref())
+    };
+    view! { <Title text=text/> }
+}
+
+/// The title of the page at `path` (with the Admin route's `tab`).
+pub fn page_title(path: &str, tab: Option<&str>) -> String {
+    let parts: Vec<&str> = path.trim_matches('/').split('/').filter(|p| !p.is_empty()).collect();
+    let page = match (parts.as_slice(), tab) {
+        ([], _) => "Usage".to_owned(),
+        (["sign-in"], _) => "Sign in".to_owned(),
+        (["tenants", id], _) => format!("Tenant {id}"),
+        (["tenants", id, "budget"], _) => format!("Budget of {id}"),
+        (["admin"], Some("limits")) => "Usage Limits".to_owned(),
+        (["admin"], Some("tokens")) => "API tokens".to_owned(),
+        (["admin"], _) => "Admin".to_owned(),
+        _ => "Page not found".to_owned(),
+    };
+    format!("{page} · Tollgate")
+}
+
 #[component]
 fn NotFound() -> impl IntoView {
     crate::ui::set_status(404);
     view! {
-        <header class="topbar"><A href="/" attr:class="brand">"Tollgate"</A></header>
+        <header class="topbar"><a href="/" class="brand">"Tollgate"</a></header>
         <main>
             <section class="page">
                 <h1>"Page not found"</h1>
-                <p><A href="/">"Back to usage"</A></p>
+                <p><a href="/">"Back to usage"</a></p>
             </section>
         </main>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::page_title;
+
+    #[test]
+    fn each_page_has_its_own_title() {
+        let titles = [
+            page_title("/", None),
+            page_title("/sign-in", None),
+            page_title("/tenants/acme", None),
+            page_title("/tenants/acme/budget", None),
+            page_title("/admin", None),
+            page_title("/admin", Some("limits")),
+            page_title("/admin", Some("tokens")),
+            page_title("/nope/x", None),
+        ];
+        assert_eq!(titles[3], "Budget of acme · Tollgate");
+        let mut distinct = titles.to_vec();
+        distinct.sort();
+        distinct.dedup();
+        assert_eq!(distinct.len(), titles.len(), "{titles:?}");
     }
 }

@@ -134,7 +134,7 @@ test.describe("limits in the console @nojs", () => {
   });
 });
 
-test("the edit drawer changes a tenant's limit, budget and mode from the Usage Limits list", async ({ page, request }) => {
+test("the edit drawer saves a tenant's limit, budget, ceiling and mode together from the Usage Limits list", async ({ page, request }) => {
   await signIn(page, SYSTEM_ADMIN);
   const tenantId = uniqueTenantId("drawer");
   const key: string = (await serverFn(page, "deploy_agent", { agent_name: "bot", tenant_id: tenantId, token_limit: "1000" })).api_key;
@@ -143,19 +143,19 @@ test("the edit drawer changes a tenant's limit, budget and mode from the Usage L
   await page.getByRole("button", { name: `Edit limits of ${tenantId}` }).click();
   const drawer = page.getByRole("dialog", { name: `Limits of ${tenantId}` });
   const limit = drawer.getByRole("textbox", { name: "Token limit" });
+  const budget = drawer.getByRole("textbox", { name: "Max budget (USD)" });
+  const save = drawer.getByRole("button", { name: "Save limits" });
   await limit.fill("0");
   await expect(drawer.getByRole("alert")).toBeVisible();
+  await expect(save).toBeDisabled();
+  // Every field is edited before the one Save: none of the edits is dropped.
   await limit.fill("40");
-  await drawer.getByRole("button", { name: "Save limit" }).click();
-  await expect(drawer.getByRole("status")).toContainText("Saved.");
   await drawer.getByRole("combobox", { name: "Enforcement mode" }).selectOption("monitor");
-  await drawer.getByRole("button", { name: "Save mode" }).click();
-  await expect(drawer.getByRole("status")).toContainText("Saved.");
-  const budget = drawer.getByRole("textbox", { name: "Max budget (USD)" });
   await budget.fill("2.555");
-  await expect(drawer.getByRole("button", { name: "Save budget" })).toBeDisabled();
+  await expect(save).toBeDisabled();
   await budget.fill("250");
-  await drawer.getByRole("button", { name: "Save budget" }).click();
+  await drawer.getByRole("textbox", { name: "Budget ceiling for tenant admins (USD)" }).fill("400");
+  await save.click();
   await expect(drawer.getByRole("status")).toContainText("Saved.");
   const row = page.getByRole("table", { name: "Usage limits" }).getByRole("row").filter({ hasText: tenantId });
   await expect(row).toContainText("40");

@@ -26,7 +26,7 @@ test.describe("roles @nojs", () => {
     expect(own?.status()).toBe(200);
     await expect(page.getByRole("heading", { name: "Acme Corp (acme)" })).toBeVisible();
     await expect(page.getByRole("table", { name: "Agents" })).toContainText("demo-agent");
-    await expect(page.getByRole("button", { name: /Revoke key/ })).toHaveCount(0);
+    await expect(page.getByRole("link", { name: /Revoke key/ })).toHaveCount(0);
   });
 
   test("signing out sends protected pages to sign-in", async ({ page }) => {
@@ -87,7 +87,12 @@ test.describe("system admin", () => {
 
     const auth = { Authorization: `Bearer ${key}` };
     expect((await request.post("/api/agent/usage/check", { headers: auth })).status()).toBe(200);
-    await page.getByRole("button", { name: `Revoke key of ${evil}` }).click();
+    // Revoking asks first: the link only offers the real button.
+    await page.getByRole("link", { name: `Revoke key of ${evil}` }).click();
+    const confirm = page.getByRole("form", { name: `Confirm revoking the key of ${evil}` });
+    await expect(confirm).toContainText("refused at once");
+    expect((await request.post("/api/agent/usage/check", { headers: auth })).status()).toBe(200);
+    await confirm.getByRole("button", { name: "Revoke key" }).click();
     await expect(page.getByRole("row").filter({ hasText: "Revoked" })).toBeVisible();
     expect((await request.post("/api/agent/usage/check", { headers: auth })).status()).toBe(401);
   });

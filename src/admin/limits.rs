@@ -6,18 +6,18 @@
 use super::AdminTabs;
 use crate::auth::pages::use_me;
 use crate::auth::CurrentUser;
-use crate::budgets::server_fns::SaveBudget;
+use crate::budgets::rules::{parse_usd, usd_text};
 use crate::budgets::{BudgetConfig, BudgetForm};
 use crate::error::{sentence, AppError};
 use crate::format::{format_count, format_usd};
-use crate::limits::server_fns::{ClearTokenLimit, SetEnforcementMode, SetTokenLimit};
+use crate::limits::server_fns::SaveTenantLimits;
 use crate::limits::{EnforcementMode, TokenLimit};
 use crate::ui::{ErrorPage, Field, Modal, Notice, Pager, UsageProgressBar};
 use crate::usage::model::{SortKey, UsagePage, UsageQuery, UsageRow, PAGE_SIZE};
 use crate::usage::server_fns::list_usage;
 use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
-use leptos_router::components::{Form, A};
+use leptos_router::components::Form;
 use leptos_router::hooks::use_query_map;
 
 /// A link to this page with `query` (kept in the URL, so the links work without JavaScript).
@@ -34,13 +34,8 @@ pub fn UsageLimitsPage() -> impl IntoView {
     let query = Memo::new(move |_| {
         params.with(|p| UsageQuery::from_params(p.get_str("q"), p.get_str("sort"), p.get_str("dir"), p.get_str("page")))
     });
-    let actions = DrawerActions {
-        set_limit: ServerAction::new(),
-        clear_limit: ServerAction::new(),
-        set_mode: ServerAction::new(),
-        save_budget: ServerAction::new(),
-    };
-    let rows = Resource::new(move || (query.get(), actions.version()), |(query, ..)| list_usage(query));
+    let save = ServerAction::<SaveTenantLimits>::new();
+    let rows = Resource::new(move || (query.get(), save.version().get()), |(query, ..)| list_usage(query));
     let editing = RwSignal::new(None::<UsageRow>);
     let me = use_me();
     view! {
@@ -64,7 +59,7 @@ pub fn UsageLimitsPage() -> impl IntoView {
                             }
                         })}
                     </Transition>
-                    <EditDrawer editing actions/>
+                    <EditDrawer editing save/>
                 }.into_any(),
             }}
         </section>
@@ -84,7 +79,7 @@ fn LimitsTable(page: UsagePage, editing: RwSignal<Option<UsageRow>>) -> impl Int
             (true, false) => " ▲",
             (true, true) => " ▼",
         };
-        view! { <A href=href(&q)>{key.label()}{arrow}</A> }
+        view! { <a href=href(&q)>{key.label()}{arrow}</a> }
     };
     let pages = page.page_count();
     let q = page.query.clone();
@@ -130,12 +125,12 @@ fn LimitsRow(row: UsageRow, editing: RwSignal<Option<UsageRow>>) -> impl IntoVie
     let (id, data_tenant) = (row.tenant_id.clone(), row.tenant_id.clone());
     view! {
         <tr data-tenant=data_tenant>
-            <th scope="row"><A href=tenant_href.clone()>{id}</A></th>
+            <th scope="row"><a href=tenant_href.clone()>{id}</a></th>
             <td class="num">{limit.map_or("No Limit".to_owned(), |l| format_count(l.get() as i64))}</td>
             <td class="num">{budget}</td>
             <td>{usage}</td>
             <td>{mode}</td>
-            <td class="num"><A href=tenant_href>{format_count(row.override_count)}</A></td>
+            <td class="num"><a href=tenant_href>{format_count(row.override_count)}</a></td>
             <td class="row-actions">
                 <button type="button" class="link" aria-label=edit_label on:click=move |_| editing.set(Some(row.clone()))>"Edit"</button>
             </td>
@@ -143,32 +138,15 @@ fn LimitsRow(row: UsageRow, editing: RwSignal<Option<UsageRow>>) -> impl IntoVie
     }
 }
 
-/// The drawer's writes.
-#[derive(Clone, Copy)]
-struct DrawerActions {
-    set_limit: ServerAction<SetTokenLimit>,
-    clear_limit: ServerAction<ClearTokenLimit>,
-    set_mode: ServerAction<SetEnforcementMode>,
-    save_budget: ServerAction<SaveBudget>,
-}
-
-impl DrawerActions {
-    fn version(&self) -> (usize, usize, usize, usize) {
-        (
-            self.set_limit.version().get(),
-            self.clear_limit.version().get(),
-            self.set_mode.version().get(),
-            self.save_budget.version().get(),
-        )
-    }
-}
-
 /// A side drawer (the console's one modal pattern, drawn at the edge) for one tenant's token
-/// limit and mode; the limit is checked while typing by the server's own rule.
+/// limit, max budget, budget ceiling and mode: one form and one Save, so nothing typed in one
+/// field is dropped by saving another. Each field is checked while typing by the server's own
+/// rule, and everything again on the server before anything is saved.
 #[component]
-fn EditDrawer(editing: RwSignal<Option<UsageRow>>, actions: DrawerActions) -> impl IntoView {
+fn EditDrawer(editing: RwSignal<Option<UsageRow>>, save: ServerAction<SaveTenantLimits>) -> impl IntoView {
     let open = RwSignal::new(false);
     let limit_text = RwSignal::new(String::new());
+    let ceiling_text = RwSignal::new(String::new());
     let mode_value = RwSignal::new(String::new());
     // The budget's other settings stay as they are (or the defaults); the budget page has them all.
     let budget_form = RwSignal::new(BudgetForm::of(None));
@@ -176,8 +154,13 @@ fn EditDrawer(editing: RwSignal<Option<UsageRow>>, actions: DrawerActions) -> im
     Effect::new(move |_| {
         if let Some(row) = editing.get() {
             limit_text.set(row.token_limit.map(|l| l.to_string()).unwrap_or_default());
+            ceiling_text.set(row.budget_ceiling_micros.map(usd_text).unwrap_or_default());
             mode_value.set(row.mode.map_or("default", EnforcementMode::as_str).to_owned());
-            budget_form.set(BudgetForm::of(row.budget.as_ref()));
+            let mut form = BudgetForm::of(row.budget.as_ref());
+            if row.budget.is_none() {
+                form.max_budget.clear();
+            }
+            budget_form.set(form);
             open.set(true);
         }
     });
@@ -186,53 +169,42 @@ fn EditDrawer(editing: RwSignal<Option<UsageRow>>, actions: DrawerActions) -> im
             editing.set(None);
         }
     });
-    let DrawerActions { set_limit, clear_limit, set_mode, save_budget } = actions;
+    let typed = |text: String, check: &dyn Fn(&str) -> Option<String>| {
+        (!text.trim().is_empty()).then(|| check(&text)).flatten()
+    };
+    let limit_error = move || typed(limit_text.get(), &|t| TokenLimit::parse(t).err().map(|e| sentence(&e.message)));
     let budget_error = move || {
-        budget_form
-            .with(|f| BudgetConfig::parse(f).err().and_then(|e| e.into_iter().next()).map(|e| sentence(&e.message)))
+        let form = budget_form.get();
+        typed(form.max_budget.clone(), &|_| {
+            BudgetConfig::parse(&form).err().and_then(|e| e.into_iter().next()).map(|e| sentence(&e.message))
+        })
     };
-    let typed_error = move || {
-        let t = limit_text.get();
-        (!t.is_empty()).then(|| TokenLimit::parse(&t).err().map(|e| sentence(&e.message))).flatten()
+    let ceiling_error =
+        move || typed(ceiling_text.get(), &|t| parse_usd("budget_ceiling", t).err().map(|e| sentence(&e.message)));
+    let server_error = move |field: &'static str| {
+        move || {
+            save.value().with(|v| match v {
+                Some(Err(e)) if e.field() == Some(field) => Some(e.field_message()),
+                _ => None,
+            })
+        }
     };
-    let pending = Signal::derive(move || {
-        set_limit.pending().get()
-            || clear_limit.pending().get()
-            || set_mode.pending().get()
-            || save_budget.pending().get()
-    });
+    let invalid = move || limit_error().is_some() || budget_error().is_some() || ceiling_error().is_some();
     let outcome = Signal::derive(move || {
-        let results = [set_limit.value().get(), clear_limit.value().get(), set_mode.value().get()];
-        let budget = save_budget.value().get().map(|r| r.map(|_| ()));
-        let all: Vec<Result<(), AppError>> = results.into_iter().flatten().chain(budget).collect();
-        if let Some(e) = all.iter().find_map(|r| r.as_ref().err()) {
-            return Some(Err(e.to_string()));
-        }
-        all.first().map(|_| Ok("Saved.".to_owned()))
+        save.value().get().map(|r| match r {
+            Ok(()) => Ok("Saved.".to_owned()),
+            Err(e) => Err(e.to_string()),
+        })
     });
-    let save_limit = move |ev: SubmitEvent| {
+    let submit = move |ev: SubmitEvent| {
         ev.prevent_default();
-        let text = limit_text.get_untracked();
-        if text.trim().is_empty() {
-            clear_limit.dispatch(ClearTokenLimit { tenant_id: tenant() });
-        } else if TokenLimit::parse(&text).is_ok() {
-            set_limit.dispatch(SetTokenLimit { tenant_id: tenant(), token_limit: text });
-        }
-    };
-    let save_mode = move |ev: SubmitEvent| {
-        ev.prevent_default();
-        set_mode.dispatch(SetEnforcementMode { tenant_id: tenant(), mode: mode_value.get_untracked() });
-    };
-    let save_max_budget = move |ev: SubmitEvent| {
-        ev.prevent_default();
-        let form = budget_form.get_untracked();
-        if BudgetConfig::parse(&form).is_ok() {
-            save_budget.dispatch(SaveBudget {
+        if !invalid() {
+            save.dispatch(SaveTenantLimits {
                 tenant_id: tenant(),
-                max_budget: form.max_budget,
-                alert_threshold: form.alert_threshold,
-                grace_threshold: form.grace_threshold,
-                budget_duration: form.budget_duration,
+                token_limit: limit_text.get_untracked(),
+                max_budget: budget_form.with_untracked(|f| f.max_budget.clone()),
+                budget_ceiling: ceiling_text.get_untracked(),
+                mode: mode_value.get_untracked(),
             });
         }
     };
@@ -243,17 +215,15 @@ fn EditDrawer(editing: RwSignal<Option<UsageRow>>, actions: DrawerActions) -> im
     let title = Signal::derive(move || format!("Limits of {}", tenant()));
     view! {
         <Modal open title id="limits-drawer">
-            <form class="form" on:submit=save_limit novalidate aria-label="Token limit">
-                <Field label="Token limit" id="drawer-token-limit" error=Signal::derive(typed_error)>
+            <form class="form" on:submit=submit novalidate aria-label="Limits">
+                <Field label="Token limit" id="drawer-token-limit"
+                    error=Signal::derive(move || limit_error().or_else(server_error("token_limit")))>
                     <input id="drawer-token-limit" inputmode="numeric" autocomplete="off" placeholder="No Limit"
                         prop:value=move || limit_text.get() on:input=move |ev| limit_text.set(event_target_value(&ev))/>
                 </Field>
-                <p class="hint">"Empty: No Limit."</p>
-                <button type="submit" class="primary" disabled=move || pending.get() || typed_error().is_some()>"Save limit"</button>
-            </form>
-            <form class="form" on:submit=save_max_budget novalidate aria-label="Budget">
-                <Field label="Max budget (USD)" id="drawer-max-budget" error=Signal::derive(budget_error)>
-                    <input id="drawer-max-budget" inputmode="decimal" autocomplete="off"
+                <Field label="Max budget (USD)" id="drawer-max-budget"
+                    error=Signal::derive(move || budget_error().or_else(server_error("max_budget")))>
+                    <input id="drawer-max-budget" inputmode="decimal" autocomplete="off" placeholder="No budget"
                         prop:value=move || budget_form.with(|f| f.max_budget.clone())
                         on:input=move |ev| budget_form.update(|f| f.max_budget = event_target_value(&ev))/>
                 </Field>
@@ -261,23 +231,28 @@ fn EditDrawer(editing: RwSignal<Option<UsageRow>>, actions: DrawerActions) -> im
                     "Alerts at {}%, blocks at {}%, every {}: change them on the budget page.",
                     f.alert_threshold, f.grace_threshold, f.budget_duration
                 ))}</p>
-                <button type="submit" class="primary" disabled=move || pending.get() || budget_error().is_some()>"Save budget"</button>
-            </form>
-            <form class="form" on:submit=save_mode aria-label="Enforcement mode">
+                <Field label="Budget ceiling for tenant admins (USD)" id="drawer-budget-ceiling"
+                    error=Signal::derive(move || ceiling_error().or_else(server_error("budget_ceiling")))>
+                    <input id="drawer-budget-ceiling" inputmode="decimal" autocomplete="off" placeholder="No ceiling"
+                        prop:value=move || ceiling_text.get() on:input=move |ev| ceiling_text.set(event_target_value(&ev))/>
+                </Field>
                 <div class="field">
                     <label for="drawer-mode">"Enforcement mode"</label>
                     <select id="drawer-mode" prop:value=move || mode_value.get() on:change=move |ev| mode_value.set(event_target_value(&ev))>
                         {options}
                     </select>
                 </div>
-                <button type="submit" class="primary" disabled=move || pending.get()>"Save mode"</button>
+                <p class="hint">"Empty fields: No Limit, no budget, no ceiling."</p>
+                <div class="form-actions">
+                    <button type="submit" class="primary" disabled=move || save.pending().get() || invalid()>"Save limits"</button>
+                </div>
             </form>
             <p>
-                <A href=move || format!("/tenants/{}/budget", tenant())>"Budget page"</A>
+                <a href=move || format!("/tenants/{}/budget", tenant())>"Budget page"</a>
                 " · "
-                <A href=move || format!("/tenants/{}", tenant())>"User overrides"</A>
+                <a href=move || format!("/tenants/{}", tenant())>"User overrides"</a>
             </p>
-            <Notice pending outcome/>
+            <Notice pending=save.pending() outcome/>
         </Modal>
     }
 }

@@ -5,7 +5,7 @@
 
 pub mod limits;
 
-use crate::audit::page::AuditLog;
+use crate::audit::page::{audit_source, AuditLog, AuditSource};
 use crate::auth::model::Account;
 use crate::auth::pages::use_me;
 use crate::auth::server_fns::{list_users, CreateTenantAdmin, ManageAccount};
@@ -36,6 +36,10 @@ fn UsersPage() -> impl IntoView {
     let create = ServerAction::<CreateTenantAdmin>::new();
     let manage = ServerAction::<ManageAccount>::new();
     let users = Resource::new(move || (create.version().get(), manage.version().get()), |_| list_users());
+    let log = audit_source(
+        Signal::derive(String::new),
+        Signal::derive(move || create.version().get() + manage.version().get()),
+    );
     view! {
         <Transition fallback=|| view! { <p class="page">"Loading…"</p> }>
             {move || {
@@ -46,7 +50,7 @@ fn UsersPage() -> impl IntoView {
                     return view! { <ErrorPage error/> }.into_any();
                 };
                 match users.await {
-                    Ok(users) => view! { <AdminView me users create manage/> }.into_any(),
+                    Ok(users) => view! { <AdminView me users create manage log/> }.into_any(),
                     Err(error) => view! { <ErrorPage error/> }.into_any(),
                 }
             })
@@ -61,6 +65,7 @@ fn AdminView(
     users: Vec<Account>,
     create: ServerAction<CreateTenantAdmin>,
     manage: ServerAction<ManageAccount>,
+    log: AuditSource,
 ) -> impl IntoView {
     let query = leptos_router::hooks::use_query_map();
     let chosen = query.with_untracked(|q| q.get("account"));
@@ -150,7 +155,7 @@ fn AdminView(
             </ActionForm>
             <h2>"Audit log"</h2>
             <p class="hint">"Every change to token limits, budgets, agents and console users."</p>
-            <AuditLog tenant_id=String::new() version=Signal::derive(move || create.version().get()) label="Audit log"/>
+            <AuditLog source=log label="Audit log"/>
         </section>
     }
 }
@@ -235,12 +240,11 @@ fn ManageAccountPanel(account: Account, me: CurrentUser, manage: ServerAction<Ma
 /// The Admin tab's pages.
 #[component]
 pub fn AdminTabs(current: &'static str) -> impl IntoView {
-    use leptos_router::components::A;
     let tab = move |key: &'static str, href: &'static str, label: &'static str| {
         if key == current {
             view! { <span aria-current="page">{label}</span> }.into_any()
         } else {
-            view! { <A href=href>{label}</A> }.into_any()
+            view! { <a href=href>{label}</a> }.into_any()
         }
     };
     view! {

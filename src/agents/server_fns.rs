@@ -29,9 +29,10 @@ pub async fn deploy_agent(
     Ok(deployed)
 }
 
-/// Revokes an agent's API key; its next request gets 401.
+/// Revokes an agent's API key; its next request gets 401. `tenant_id` is where a plain form
+/// post (no JavaScript) goes back to.
 #[server(prefix = "/api", endpoint = "revoke_agent")]
-pub async fn revoke_agent(agent_id: i64) -> Result<(), AppError> {
+pub async fn revoke_agent(agent_id: i64, tenant_id: Option<String>) -> Result<(), AppError> {
     let state = crate::state::app_state()?;
     let admin = crate::auth::guard::require_system_admin(&state).await?;
     let mut tx = state.db.begin_write().await?;
@@ -41,5 +42,11 @@ pub async fn revoke_agent(agent_id: i64) -> Result<(), AppError> {
     tx.commit().await?;
     state.gate.agent_revoked(agent_id);
     tracing::info!(by = %admin.username, agent_id, "agent key revoked");
+    let back = tenant_id.as_deref().and_then(|t| crate::tenants::TenantId::parse(t).ok());
+    if let Some(tenant) = back {
+        if crate::ui::submitted_without_javascript().await {
+            leptos_axum::redirect(&format!("/tenants/{tenant}"));
+        }
+    }
     Ok(())
 }

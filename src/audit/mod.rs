@@ -109,6 +109,52 @@ pub mod actors {
 /// Entries per page.
 pub const AUDIT_PAGE_SIZE: u32 = 25;
 
+/// A stored value (JSON) as the log shows it: each field as `label: value` in words — money in
+/// dollars, percentages with `%`, nothing as "none" — instead of raw JSON. Text that is not a
+/// JSON object is shown as it is.
+pub fn describe_value(json: &str) -> Vec<String> {
+    let Ok(serde_json::Value::Object(fields)) = serde_json::from_str::<serde_json::Value>(json) else {
+        return vec![json.to_owned()];
+    };
+    fields
+        .iter()
+        .map(|(key, value)| {
+            let (label, unit) = match key.strip_suffix("_usd") {
+                Some(base) => (base, Unit::Dollars),
+                None => match key.strip_suffix("_pct") {
+                    Some(base) => (base, Unit::Percent),
+                    None => (key.as_str(), Unit::Plain),
+                },
+            };
+            format!("{}: {}", label.replace('_', " "), unit.show(value))
+        })
+        .collect()
+}
+
+#[derive(Clone, Copy)]
+enum Unit {
+    Dollars,
+    Percent,
+    Plain,
+}
+
+impl Unit {
+    fn show(self, value: &serde_json::Value) -> String {
+        use serde_json::Value;
+        match (self, value) {
+            (_, Value::Null) => "none".to_owned(),
+            (Unit::Dollars, Value::Number(n)) => {
+                n.as_f64().map_or_else(|| n.to_string(), |usd| crate::format::format_usd((usd * 1e6).round() as i64))
+            }
+            (Unit::Percent, Value::Number(n)) => format!("{n}%"),
+            (_, Value::Number(n)) => n.as_i64().map_or_else(|| n.to_string(), crate::format::format_count),
+            (_, Value::String(s)) => s.clone(),
+            (_, Value::Bool(b)) => if *b { "yes" } else { "no" }.to_owned(),
+            (_, other) => other.to_string(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,5 +167,16 @@ mod tests {
             assert_eq!(json, format!("\"{}\"", action.as_str()));
         }
         assert_eq!(AuditAction::parse("dropped_tables"), None);
+    }
+
+    #[test]
+    fn values_read_as_words_not_json() {
+        let budget = r#"{"alert_threshold_pct":80,"budget_duration":"30d","max_budget_usd":500.0,"token_limit":null}"#;
+        assert_eq!(
+            describe_value(budget),
+            ["alert threshold: 80%", "budget duration: 30d", "max budget: $500.00", "token limit: none"]
+        );
+        assert_eq!(describe_value(r#"{"token_limit":1500000}"#), ["token limit: 1,500,000"]);
+        assert_eq!(describe_value("not json"), ["not json"]);
     }
 }

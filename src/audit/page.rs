@@ -21,8 +21,8 @@ pub fn AuditTable(entries: Vec<AuditEntry>, show_tenant: bool, #[prop(into)] lab
                     <td>{e.actor}</td>
                     {show_tenant.then(|| view! { <td>{tenant}</td> })}
                     <td class="mono">{e.action.as_str()}</td>
-                    <td class="mono audit-value">{e.old_value.unwrap_or_else(|| "—".to_owned())}</td>
-                    <td class="mono audit-value">{e.new_value.unwrap_or_else(|| "—".to_owned())}</td>
+                    <td class="audit-value"><AuditValue value=e.old_value/></td>
+                    <td class="audit-value"><AuditValue value=e.new_value/></td>
                 </tr>
             }
         })
@@ -43,6 +43,18 @@ pub fn AuditTable(entries: Vec<AuditEntry>, show_tenant: bool, #[prop(into)] lab
         </table>
     }
     .into_any()
+}
+
+/// A stored value as a list of `field: value` lines ("—" for none).
+#[component]
+fn AuditValue(value: Option<String>) -> impl IntoView {
+    match value {
+        None => view! { "—" }.into_any(),
+        Some(json) => {
+            let items = super::describe_value(&json).into_iter().map(|line| view! { <li>{line}</li> }).collect_view();
+            view! { <ul class="audit-change">{items}</ul> }.into_any()
+        }
+    }
 }
 
 /// The log's filters as the URL holds them (`audit_action`, `audit_actor`, and on the
@@ -81,25 +93,32 @@ impl Filters {
     }
 }
 
-/// The audit log of one tenant (or, with `tenant_id` empty, of all), a page at a time,
-/// filtered by action and actor (and, across tenants, by tenant) with a plain GET form; the
-/// `audit_before` URL parameter holds the cursor. `version` refetches it after a change on
-/// the same page.
-#[component]
-pub fn AuditLog(
-    #[prop(into)] tenant_id: Signal<String>,
-    #[prop(into)] version: Signal<usize>,
-    #[prop(into)] label: String,
-) -> impl IntoView {
+/// What an audit log shows: its entries as a resource, and the filters and cursor from the URL.
+/// Made where the page makes its other resources ([`audit_source`]), never inside a `Suspend`:
+/// a resource made there is numbered after whatever the client happens to create first, so on
+/// about half of the loads it was handed another resource's data while hydrating (the budget
+/// page and the Admin tab panicked, and later saves showed stale figures).
+#[derive(Clone, Copy)]
+pub struct AuditSource {
+    /// Empty: all tenants.
+    tenant_id: Signal<String>,
+    page: Resource<Result<super::AuditPage, crate::error::AppError>>,
+    before: Memo<Option<i64>>,
+    filters: Memo<Filters>,
+    path: Memo<String>,
+}
+
+/// The audit log of one tenant (with `tenant_id` empty, of all), refetched when `version`
+/// changes (a save on the same page).
+pub fn audit_source(tenant_id: Signal<String>, version: Signal<usize>) -> AuditSource {
     use super::server_fns::list_audit;
-    use super::AuditAction;
     use leptos_router::hooks::{use_location, use_query_map};
 
     let query = use_query_map();
     let before = Memo::new(move |_| query.with(|q| q.get("audit_before").and_then(|b| b.parse::<i64>().ok())));
     let filters = Memo::new(move |_| query.with(Filters::from_query));
-    let path = use_location().pathname;
-    let all_tenants = move || tenant_id.with(String::is_empty);
+    let pathname = use_location().pathname;
+    let path = Memo::new(move |_| pathname.get());
     let page = Resource::new(
         move || (tenant_id.get(), before.get(), filters.get(), version.get()),
         |(t, b, f, _)| {
@@ -107,35 +126,48 @@ pub fn AuditLog(
             list_audit(tenant, b, Some(f.action), Some(f.actor))
         },
     );
-    let action_options = move || {
-        let chosen = filters.with(|f| f.action.clone());
-        let any = view! { <option value="" selected=chosen.is_empty()>"Any action"</option> };
-        let each = AuditAction::ALL
-            .into_iter()
-            .map(|a| view! { <option value=a.as_str() selected=chosen == a.as_str()>{a.as_str()}</option> })
+    AuditSource { tenant_id, page, before, filters, path }
+}
+
+/// The audit log a page at a time, filtered by action and actor (and, across tenants, by
+/// tenant) with a plain GET form; the `audit_before` URL parameter holds the cursor.
+#[component]
+pub fn AuditLog(source: AuditSource, #[prop(into)] label: String) -> impl IntoView {
+    use super::AuditAction;
+
+    let AuditSource { tenant_id, page, before, filters, path } = source;
+    let all_tenants = move || tenant_id.with(String::is_empty);
+    // Filters and pages are page loads (a GET form and plain links), so the form is drawn once
+    // from the URL as it was loaded: no reactive parts to hydrate outside the log itself.
+    let (chosen, here, show_tenant) = (filters.get_untracked(), path.get_untracked(), all_tenants());
+    let action_options =
+        std::iter::once(view! { <option value="" selected=chosen.action.is_empty()>"Any action"</option> }.into_any())
+            .chain(AuditAction::ALL.into_iter().map(|a| {
+                view! { <option value=a.as_str() selected=chosen.action == a.as_str()>{a.as_str()}</option> }.into_any()
+            }))
             .collect_view();
-        (any, each)
-    };
+    let tenant_field = show_tenant.then(|| {
+        view! {
+            <div class="field">
+                <label for="audit-tenant">"Tenant"</label>
+                <input id="audit-tenant" name="audit_tenant" maxlength="64" placeholder="tenant id" value=chosen.tenant.clone()/>
+            </div>
+        }
+    });
+    let clear = (!chosen.is_empty()).then(|| view! { <a href=here.clone() rel="external">"Clear filters"</a> });
     let filter_form = view! {
-        // A plain GET form and plain links: each filter or page is a page load the server
-        // renders, the same with JavaScript on or off.
-        <form method="get" action=move || path.get() class="inline-form" aria-label="Filter the audit log">
+        <form method="get" action=here.clone() class="inline-form" aria-label="Filter the audit log">
             <div class="field">
                 <label for="audit-action">"Action"</label>
                 <select id="audit-action" name="audit_action">{action_options}</select>
             </div>
             <div class="field">
                 <label for="audit-actor">"Who"</label>
-                <input id="audit-actor" name="audit_actor" maxlength="100" placeholder="user name" prop:value=move || filters.with(|f| f.actor.clone())/>
+                <input id="audit-actor" name="audit_actor" maxlength="100" placeholder="user name" value=chosen.actor.clone()/>
             </div>
-            {move || all_tenants().then(|| view! {
-                <div class="field">
-                    <label for="audit-tenant">"Tenant"</label>
-                    <input id="audit-tenant" name="audit_tenant" maxlength="64" placeholder="tenant id" prop:value=move || filters.with(|f| f.tenant.clone())/>
-                </div>
-            })}
+            {tenant_field}
             <button type="submit" class="secondary">"Filter"</button>
-            {move || (!filters.with(Filters::is_empty)).then(|| view! { <a href=move || path.get() rel="external">"Clear filters"</a> })}
+            {clear}
         </form>
     };
     view! {

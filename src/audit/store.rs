@@ -56,8 +56,10 @@ pub struct Filter<'a> {
     pub before: Option<i64>,
 }
 
-/// One page of entries, newest first, matching `filter`. Paged by id (a cursor), so a page
-/// stays put while new entries arrive. The SQL holds only the conditions in use.
+/// One page of entries, newest first by when the change happened (`at`, then id: entries
+/// written by the CLI or backdated demo data are not in insertion order), matching `filter`.
+/// Paged by a cursor (the last entry's id; its `at` is read back), so a page stays put while
+/// new entries arrive. The SQL holds only the conditions in use.
 pub async fn list<'c, 'f>(exec: impl AnyExecutor<'c>, filter: Filter<'f>) -> Result<AuditPage, sqlx::Error> {
     let limit = i64::from(AUDIT_PAGE_SIZE);
     let mut conditions = vec!["TRUE".to_owned()];
@@ -72,11 +74,15 @@ pub async fn list<'c, 'f>(exec: impl AnyExecutor<'c>, filter: Filter<'f>) -> Res
     text_condition("action", filter.action.map(AuditAction::as_str));
     text_condition("actor", filter.actor);
     if filter.before.is_some() {
-        conditions.push(format!("id < ${}", texts.len() + 2));
+        let n = texts.len() + 2;
+        conditions.push(format!(
+            "(at < (SELECT c.at FROM audit_log c WHERE c.id = ${n})
+              OR (at = (SELECT c.at FROM audit_log c WHERE c.id = ${n}) AND id < ${n}))"
+        ));
     }
     let sql = format!(
         "SELECT id, at, actor, tenant_id, action, old_value, new_value FROM audit_log
-         WHERE {} ORDER BY id DESC LIMIT $1",
+         WHERE {} ORDER BY at DESC, id DESC LIMIT $1",
         conditions.join(" AND ")
     );
     let mut query = sqlx::query_as::<_, Row>(AssertSqlSafe(sql)).bind(limit + 1);

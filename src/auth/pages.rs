@@ -5,7 +5,7 @@ use super::model::CurrentUser;
 use super::server_fns::{load_current_user, SignIn, SignOut};
 use crate::ui::Field;
 use leptos::prelude::*;
-use leptos_router::components::{Outlet, Redirect, A};
+use leptos_router::components::{Outlet, Redirect};
 use leptos_router::hooks::{use_location, use_query_map};
 
 /// The signed-in user, for pages inside the protected layout (which renders them only once
@@ -73,19 +73,47 @@ pub fn ProtectedLayout() -> impl IntoView {
     }
 }
 
+/// The main navigation's entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NavSection {
+    Usage,
+    Tenant,
+    Admin,
+    Tokens,
+}
+
+/// Which entry of the main navigation the page at `path` (with `?tab=`) belongs to.
+pub fn nav_section(path: &str, tab: Option<&str>) -> Option<NavSection> {
+    match path {
+        "/" => Some(NavSection::Usage),
+        p if p.starts_with("/tenants/") => Some(NavSection::Tenant),
+        "/admin" if tab == Some("tokens") => Some(NavSection::Tokens),
+        "/admin" => Some(NavSection::Admin),
+        _ => None,
+    }
+}
+
 #[component]
 fn Nav(me: CurrentUser) -> impl IntoView {
     let sign_out = ServerAction::<SignOut>::new();
     let admin = me.is_system_admin();
     let own_tenant = me.tenant_scope().map(|t| (format!("/tenants/{t}"), t.to_owned()));
+    // Exactly one link is the current page (the router's own links marked every link to a
+    // prefix of the path, and `/admin` for the API tokens tab too).
+    let location = use_location();
+    let section = move || {
+        let tab = location.query.with(|q| q.get("tab"));
+        nav_section(&location.pathname.get(), tab.as_deref())
+    };
+    let current = move |which: NavSection| move || (section() == Some(which)).then_some("page");
     view! {
         <header class="topbar">
-            <A href="/" attr:class="brand">"Tollgate"</A>
+            <a href="/" class="brand">"Tollgate"</a>
             <nav aria-label="Main">
-                <A href="/" exact=true>"Usage"</A>
-                {own_tenant.map(|(href, id)| view! { <A href=href>{format!("Tenant {id}")}</A> })}
-                {admin.then(|| view! { <A href="/admin">"Admin"</A> })}
-                <A href=crate::api_tokens::TOKENS_PATH>"API tokens"</A>
+                <a href="/" aria-current=current(NavSection::Usage)>"Usage"</a>
+                {own_tenant.map(|(href, id)| view! { <a href=href aria-current=current(NavSection::Tenant)>{format!("Tenant {id}")}</a> })}
+                {admin.then(|| view! { <a href="/admin" aria-current=current(NavSection::Admin)>"Admin"</a> })}
+                <a href=crate::api_tokens::TOKENS_PATH aria-current=current(NavSection::Tokens)>"API tokens"</a>
             </nav>
             <div class="who">
                 <span class="username">{me.username.clone()}</span>

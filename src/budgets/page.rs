@@ -11,13 +11,12 @@ use super::server_fns::{load_budget, SaveBudget, SaveBudgetCeiling, CEILING_SAVE
 use super::trend::{ChartGeometry, SpendTrend, VIEW_HEIGHT, VIEW_WIDTH};
 use super::{BudgetOverview, SpendSource};
 use crate::alerts::{AlertPage, AlertRecord};
-use crate::audit::page::AuditLog;
+use crate::audit::page::{audit_source, AuditLog, AuditSource};
 use crate::error::{sentence, AppError};
 use crate::format::{format_datetime, format_reset, format_usd};
 use crate::ui::{set_status, Field};
 use crate::usage::table::UnpricedWarning;
 use leptos::prelude::*;
-use leptos_router::components::A;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
 #[component]
@@ -32,11 +31,12 @@ pub fn BudgetPage() -> impl IntoView {
         move || (tenant_id(), alerts_page(), save.version().get(), save_ceiling.version().get()),
         |(id, page, _, _)| load_budget(id, page),
     );
+    let changes = audit_source(Signal::derive(tenant_id), Signal::derive(move || save.version().get()));
     view! {
         <Transition fallback=|| view! { <p class="page">"Loading budget…"</p> }>
             {move || Suspend::new(async move {
                 match overview.await {
-                    Ok(overview) => view! { <BudgetView overview save save_ceiling/> }.into_any(),
+                    Ok(overview) => view! { <BudgetView overview save save_ceiling changes/> }.into_any(),
                     Err(error) => view! { <BudgetUnavailable error/> }.into_any(),
                 }
             })}
@@ -62,6 +62,7 @@ fn BudgetView(
     overview: BudgetOverview,
     save: ServerAction<SaveBudget>,
     save_ceiling: ServerAction<SaveBudgetCeiling>,
+    changes: AuditSource,
 ) -> impl IntoView {
     let o = overview;
     let heading = if o.display_name == o.tenant_id {
@@ -90,12 +91,11 @@ fn BudgetView(
         }
     });
     let tenant_path = format!("/tenants/{}", o.tenant_id);
-    let tenant_id = o.tenant_id.clone();
     view! {
         <section class="page">
             <h1>{heading}</h1>
             <nav class="tabs" aria-label="Tenant">
-                <A href=tenant_path>"Usage"</A>
+                <a href=tenant_path>"Usage"</a>
                 <span aria-current="page">"Budget"</span>
             </nav>
             {figures}
@@ -109,7 +109,7 @@ fn BudgetView(
             <BudgetConfigForm overview=o.clone() save/>
             {o.can_set_ceiling.then(|| view! { <CeilingForm overview=o.clone() save=save_ceiling/> })}
             <h2>"Changes"</h2>
-            <AuditLog tenant_id=tenant_id version=Signal::derive(move || save.version().get()) label="Changes to this tenant"/>
+            <AuditLog source=changes label="Changes to this tenant"/>
         </section>
     }
 }
@@ -178,9 +178,9 @@ fn AlertHistory(page: AlertPage) -> impl IntoView {
             <tbody>{rows}</tbody>
         </table>
         <p class="pager">
-            {newer.map(|href| view! { <A href=href>"Newer alerts"</A> })}
+            {newer.map(|href| view! { <a href=href>"Newer alerts"</a> })}
             {format!(" Page {} of {pages} ", page.page)}
-            {older.map(|href| view! { <A href=href>"Older alerts"</A> })}
+            {older.map(|href| view! { <a href=href>"Older alerts"</a> })}
         </p>
     }
     .into_any()
@@ -225,7 +225,7 @@ fn SpendChart(trend: SpendTrend, budget: BudgetConfig) -> impl IntoView {
     let dates = g
         .x_ticks
         .into_iter()
-        .map(|(x, label)| view! { <text class="tick" x=x y=bottom + 22.0 text-anchor="middle">{label}</text> })
+        .map(|(x, label, anchor)| view! { <text class="tick" x=x y=bottom + 22.0 text-anchor=anchor>{label}</text> })
         .collect_view();
     let lines = g
         .lines
@@ -233,7 +233,7 @@ fn SpendChart(trend: SpendTrend, budget: BudgetConfig) -> impl IntoView {
         .map(|l| {
             view! {
                 <line class=format!("threshold {}", l.class) x1=left x2=right y1=l.y y2=l.y></line>
-                <text class=format!("threshold-label {}", l.class) x=right - 4.0 y=l.y - 4.0 text-anchor="end">{l.label}</text>
+                <text class=format!("threshold-label {}", l.class) x=right - 4.0 y=l.label_y text-anchor="end">{l.label}</text>
             }
         })
         .collect_view();

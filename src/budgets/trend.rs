@@ -61,10 +61,18 @@ const RIGHT: f64 = 16.0;
 const TOP: f64 = 16.0;
 const BOTTOM: f64 = 36.0;
 
+/// Label baselines of neighbouring lines are at least this far apart (11 px text).
+pub const LABEL_GAP: f64 = 13.0;
+/// A date label's width at most ("2026-12-22" at 11 px), for the first and last ticks.
+const DATE_LABEL_WIDTH: f64 = 64.0;
+
 /// A horizontal threshold line.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Line {
     pub y: f64,
+    /// Where its label's baseline sits: just above the line, moved apart from its neighbours'
+    /// so that close thresholds (say 100 % and 105 %) do not print over each other.
+    pub label_y: f64,
     pub label: String,
     /// `alert`, `max` or `grace`: the CSS class (dashed yellow, red, dark red).
     pub class: &'static str,
@@ -78,8 +86,9 @@ pub struct ChartGeometry {
     pub lines: Vec<Line>,
     /// (y, label) of the dollar axis.
     pub y_ticks: Vec<(f64, String)>,
-    /// (x, label) of the date axis.
-    pub x_ticks: Vec<(f64, String)>,
+    /// (x, label, text-anchor) of the date axis: the first label starts at its day, the last
+    /// ends at its day, so neither runs past the view box (the last one was clipped).
+    pub x_ticks: Vec<(f64, String, &'static str)>,
     pub plot: (f64, f64, f64, f64),
 }
 
@@ -101,23 +110,17 @@ impl ChartGeometry {
             .collect::<Vec<_>>()
             .join(" ");
         let alert = budget.max_budget_micros / 100 * i64::from(budget.alert_threshold_pct);
-        let lines = vec![
-            Line {
-                y: y(alert),
-                label: format!("{}% {}", budget.alert_threshold_pct, format_usd(alert)),
-                class: "alert",
-            },
-            Line {
-                y: y(budget.max_budget_micros),
-                label: format!("100% {}", format_usd(budget.max_budget_micros)),
-                class: "max",
-            },
-            Line {
-                y: y(budget.block_amount_micros()),
-                label: format!("{}% {}", budget.grace_threshold_pct, format_usd(budget.block_amount_micros())),
-                class: "grace",
-            },
+        let line = |micros: i64, label: String, class| Line { y: y(micros), label_y: y(micros) - 4.0, label, class };
+        let mut lines = vec![
+            line(alert, format!("{}% {}", budget.alert_threshold_pct, format_usd(alert)), "alert"),
+            line(budget.max_budget_micros, format!("100% {}", format_usd(budget.max_budget_micros)), "max"),
+            line(
+                budget.block_amount_micros(),
+                format!("{}% {}", budget.grace_threshold_pct, format_usd(budget.block_amount_micros())),
+                "grace",
+            ),
         ];
+        space_labels(&mut lines, y1, y0);
         let y_ticks = (0..=4)
             .map(|k| {
                 let micros = (y_max * f64::from(k) / 4.0) as i64;
@@ -127,9 +130,43 @@ impl ChartGeometry {
         let last = trend.days.len().saturating_sub(1);
         let mut x_indexes = vec![0, last / 2, last];
         x_indexes.dedup();
-        let x_ticks =
-            x_indexes.into_iter().filter_map(|i| trend.days.get(i).map(|(day, _)| (x(i), format_date(*day)))).collect();
+        let anchor = |i: usize| match i {
+            0 => "start",
+            i if i == last => "end",
+            _ => "middle",
+        };
+        let x_ticks = x_indexes
+            .into_iter()
+            .filter_map(|i| trend.days.get(i).map(|(day, _)| (x(i), format_date(*day), anchor(i))))
+            .collect();
         Self { points, lines, y_ticks, x_ticks, plot: (x0, y1, x1, y0) }
+    }
+}
+
+/// Moves the lines' labels apart: top to bottom, each at least `LABEL_GAP` below the one
+/// above, then, if the lowest would leave the plot (`top`..`bottom`), back up from the bottom.
+/// Three labels need 26 px; the plot is 208 high, so both passes always fit.
+fn space_labels(lines: &mut [Line], top: f64, bottom: f64) {
+    let mut order: Vec<usize> = (0..lines.len()).collect();
+    order.sort_by(|a, b| lines[*a].label_y.total_cmp(&lines[*b].label_y));
+    let mut floor = top + LABEL_GAP;
+    for &i in &order {
+        lines[i].label_y = lines[i].label_y.max(floor);
+        floor = lines[i].label_y + LABEL_GAP;
+    }
+    let mut ceiling = bottom - 2.0;
+    for &i in order.iter().rev() {
+        lines[i].label_y = lines[i].label_y.min(ceiling);
+        ceiling = lines[i].label_y - LABEL_GAP;
+    }
+}
+
+/// The room a date label takes from its anchor point: (left, right) of `x`.
+pub fn date_label_span(x: f64, anchor: &str) -> (f64, f64) {
+    match anchor {
+        "start" => (x, x + DATE_LABEL_WIDTH),
+        "end" => (x - DATE_LABEL_WIDTH, x),
+        _ => (x - DATE_LABEL_WIDTH / 2.0, x + DATE_LABEL_WIDTH / 2.0),
     }
 }
 
@@ -173,7 +210,47 @@ mod tests {
         assert_eq!(g.x_ticks.len(), 3);
     }
 
+    /// Any budget whose thresholds may sit close together, and any spend history.
+    fn any_chart() -> impl Strategy<Value = (BudgetConfig, SpendTrend)> {
+        (1i64..=1_000_000, 50u32..=100, 100u32..=150, prop::collection::vec(0i64..3_000_000_000, 7..31)).prop_map(
+            |(cents, alert, grace, daily)| {
+                let budget = BudgetConfig {
+                    max_budget_micros: cents * 10_000,
+                    alert_threshold_pct: alert,
+                    grace_threshold_pct: grace,
+                    budget_duration: crate::budgets::BudgetDuration::Days30,
+                };
+                let mut total = 0;
+                let days = daily
+                    .into_iter()
+                    .enumerate()
+                    .map(|(d, m)| {
+                        total += m;
+                        (d as i64 * DAY_MS, total)
+                    })
+                    .collect();
+                (budget, SpendTrend { days })
+            },
+        )
+    }
+
     proptest! {
+        /// Whatever the thresholds (all three may coincide), the line labels never print over
+        /// each other and stay inside the plot; the date labels stay inside the view box and do
+        /// not overlap.
+        #[test]
+        fn labels_stay_apart_and_inside((budget, trend) in any_chart()) {
+            let g = ChartGeometry::new(&trend, &budget);
+            let (_, top, _, bottom) = g.plot;
+            let mut ys: Vec<f64> = g.lines.iter().map(|l| l.label_y).collect();
+            ys.sort_by(f64::total_cmp);
+            prop_assert!(ys.windows(2).all(|w| w[1] - w[0] >= LABEL_GAP - 1e-9), "{:?}", ys);
+            prop_assert!(ys.iter().all(|y| *y >= top && *y <= bottom), "{:?}", ys);
+            let spans: Vec<(f64, f64)> = g.x_ticks.iter().map(|(x, _, a)| date_label_span(*x, a)).collect();
+            prop_assert!(spans.iter().all(|(l, r)| *l >= 0.0 && *r <= VIEW_WIDTH), "{:?}", spans);
+            prop_assert!(spans.windows(2).all(|w| w[0].1 <= w[1].0), "{:?}", spans);
+        }
+
         /// The trend is the running sum of the daily spend (a model: one pass, adding day by
         /// day), never decreases, and ends on today with the whole period's spend.
         #[test]

@@ -31,6 +31,55 @@ pub async fn set_enforcement_mode(tenant_id: String, mode: String) -> Result<(),
     Ok(())
 }
 
+/// Saves everything the Usage Limits drawer shows in one go (system admins only): the token
+/// limit (empty: No Limit), the max budget (empty: no budget; the thresholds and duration stay
+/// as they are), the budget ceiling for tenant admins (empty: none) and the mode. Every field
+/// is checked before anything is saved; only what changed is written (and audited).
+#[server(prefix = "/api", endpoint = "save_tenant_limits")]
+pub async fn save_tenant_limits(
+    tenant_id: String,
+    token_limit: String,
+    max_budget: String,
+    budget_ceiling: String,
+    mode: String,
+) -> Result<(), AppError> {
+    use crate::budgets::rules::{parse_usd, BudgetConfig, BudgetForm};
+
+    let state = crate::state::app_state()?;
+    let user = crate::auth::guard::require_system_admin(&state).await?;
+    let id = crate::tenants::TenantId::parse(&tenant_id)?;
+    let limit = super::parse_optional_limit(&token_limit)?;
+    let mode = super::EnforcementMode::parse_setting("mode", &mode)?;
+    let ceiling = match budget_ceiling.trim() {
+        "" => None,
+        text => Some(parse_usd("budget_ceiling", text)?),
+    };
+    let before =
+        crate::tenants::store::get(&state.db.pool, &id).await?.ok_or_else(|| crate::auth::guard::not_found(&id))?;
+    let budget = match max_budget.trim() {
+        "" => None,
+        text => {
+            let form = BudgetForm { max_budget: text.to_owned(), ..BudgetForm::of(before.budget().as_ref()) };
+            Some(BudgetConfig::parse(&form).map_err(|e| {
+                e.into_iter().next().map_or_else(|| AppError::bad_request("Invalid budget"), AppError::from)
+            })?)
+        }
+    };
+    if before.token_limit() != limit {
+        super::manage::set_token_limit(&state, &user, &id, limit).await?;
+    }
+    if super::EnforcementMode::from_stored(before.enforcement_mode.as_deref()) != mode {
+        super::manage::set_mode(&state, &user, &id, mode).await?;
+    }
+    if before.budget_ceiling_micros != ceiling {
+        crate::budgets::manage::set_ceiling(&state, &user, &id, ceiling).await?;
+    }
+    if before.budget() != budget {
+        crate::budgets::manage::save(&state, &user, &id, budget.as_ref()).await?;
+    }
+    Ok(())
+}
+
 #[cfg(feature = "ssr")]
 async fn update(tenant_id: &str, limit: Option<super::TokenLimit>) -> Result<(), AppError> {
     let state = crate::state::app_state()?;

@@ -6,8 +6,8 @@
 
 use axum::extract::ConnectInfo;
 use axum::Router;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use std::time::Duration;
@@ -19,8 +19,8 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 /// Serves `router` on `listener` until `shutdown` completes, then finishes the requests in flight.
 pub async fn serve(listener: TcpListener, router: Router, shutdown: impl std::future::Future<Output = ()>) {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder.http1().half_close(true).timer(hyper_util::rt::TokioTimer::new());
+    let mut builder = http1::Builder::new();
+    builder.half_close(true).timer(TokioTimer::new());
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -42,8 +42,7 @@ pub async fn serve(listener: TcpListener, router: Router, shutdown: impl std::fu
             tracing::warn!(error = %e, "could not set TCP_NODELAY");
         }
         let service = TowerToHyperService::new(AddExtension::new(router.clone(), ConnectInfo(remote)));
-        let connection = builder.serve_connection(TokioIo::new(tcp), service).into_owned();
-        let connection = graceful.watch(connection);
+        let connection = graceful.watch(builder.serve_connection(TokioIo::new(tcp), service));
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::debug!(error = %e, %remote, "connection ended with an error");

@@ -19,7 +19,6 @@ use crate::usage::breakdown_table::UsageBreakdownSection;
 use crate::usage::table::{UnpricedWarning, REFRESH_MS};
 use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
-use leptos_router::components::A;
 use leptos_router::hooks::use_params_map;
 
 #[component]
@@ -84,14 +83,18 @@ fn TenantView(
         format!("{} ({})", u.display_name, u.tenant_id)
     };
     let pct_class = format!("stat-value usage-pct {}", u.band().css_class());
-    let agents = overview.agents.into_iter().map(|agent| view! { <AgentRow agent can_revoke revoke/> }).collect_view();
+    let agents = overview
+        .agents
+        .into_iter()
+        .map(|agent| view! { <AgentRow agent tenant_id=u.tenant_id.clone() can_revoke revoke/> })
+        .collect_view();
     let revoke_error = move || revoke.value().get().and_then(Result::err).map(|e| e.to_string());
     view! {
         <section class="page">
             <h1>{heading}</h1>
             <nav class="tabs" aria-label="Tenant">
                 <span aria-current="page">"Usage"</span>
-                <A href=format!("/tenants/{}/budget", u.tenant_id)>"Budget"</A>
+                <a href=format!("/tenants/{}/budget", u.tenant_id)>"Budget"</a>
             </nav>
             <UnpricedWarning events=overview.unpriced_events/>
             <dl class="stats" aria-label="This period">
@@ -323,26 +326,47 @@ fn OverrideDialog(tenant_id: String, editing: RwSignal<Option<(String, u64)>>, a
     }
 }
 
+/// One agent; for system admins, "Revoke key" asks first: the link marks the agent in the URL
+/// (`?revoke=<id>`, so it works without JavaScript), and the row then offers the real button.
 #[component]
-fn AgentRow(agent: AgentSummary, can_revoke: bool, revoke: ServerAction<RevokeAgent>) -> impl IntoView {
+fn AgentRow(
+    agent: AgentSummary,
+    tenant_id: String,
+    can_revoke: bool,
+    revoke: ServerAction<RevokeAgent>,
+) -> impl IntoView {
     let status = agent.revoked_at.map_or("Active".to_owned(), |t| format!("Revoked {}", format_datetime(t)));
     let show_revoke = can_revoke && agent.revoked_at.is_none();
-    let label = format!("Revoke key of {}", agent.name);
     let agent_id = agent.agent_id;
+    let query = leptos_router::hooks::use_query_map();
+    let asked = move || query.with(|q| q.get("revoke").and_then(|v| v.parse::<i64>().ok())) == Some(agent_id);
+    let name = agent.name.clone();
+    let action = move || {
+        let (name, tenant_id) = (name.clone(), tenant_id.clone());
+        if asked() {
+            view! {
+                <ActionForm action=revoke attr:class="confirm" attr:aria-label=format!("Confirm revoking the key of {name}")>
+                    <input type="hidden" name="agent_id" value=agent_id.to_string()/>
+                    <input type="hidden" name="tenant_id" value=tenant_id.clone()/>
+                    <span class="hint">"Agents using this key are refused at once."</span>
+                    <button type="submit" class="danger" disabled=move || revoke.pending().get()>"Revoke key"</button>
+                    <a href=format!("/tenants/{tenant_id}")>"Cancel"</a>
+                </ActionForm>
+            }
+            .into_any()
+        } else {
+            let label = format!("Revoke key of {name}");
+            view! { <a href=format!("?revoke={agent_id}") class="danger-link" aria-label=label>"Revoke key"</a> }
+                .into_any()
+        }
+    };
     view! {
         <tr>
             <th scope="row">{agent.name}</th>
             <td class="mono">{format!("{}…", agent.api_key_prefix)}</td>
             <td>{format_datetime(agent.created_at)}</td>
             <td>{status}</td>
-            <td class="row-actions">
-                {show_revoke.then(|| view! {
-                    <button type="button" class="link danger-link" aria-label=label
-                        on:click=move |_| { revoke.dispatch(RevokeAgent { agent_id }); }>
-                        "Revoke key"
-                    </button>
-                })}
-            </td>
+            <td class="row-actions">{show_revoke.then_some(action)}</td>
         </tr>
     }
 }

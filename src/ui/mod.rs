@@ -86,13 +86,12 @@ pub fn Pager(
     prev: Option<String>,
     next: Option<String>,
 ) -> impl IntoView {
-    use leptos_router::components::A;
     view! {
         <nav class="pager" aria-label="Pages">
             <span>{shown}</span>
-            {prev.map(|href| view! { <A href=href>"← Previous"</A> })}
+            {prev.map(|href| view! { <a href=href>"← Previous"</a> })}
             <span>{page}</span>
-            {next.map(|href| view! { <A href=href>"Next →"</A> })}
+            {next.map(|href| view! { <a href=href>"Next →"</a> })}
         </nav>
     }
 }

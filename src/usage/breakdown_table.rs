@@ -20,23 +20,26 @@ pub fn UsageBreakdownSection(tenant_id: Signal<String>) -> impl IntoView {
             .map(|r| view! { <option value=r.as_str() selected=r == range.get()>{r.label()}</option> })
             .collect_view()
     };
+    // Drawn only for a tenant the viewer may see: an unknown tenant's page is the "not found"
+    // page alone (its range form used to show below it).
     view! {
-        <section class="page">
-        <h2>"Usage by user and model"</h2>
-        <Form method="GET" action=move || format!("/tenants/{}", tenant_id.get()) attr:class="inline-form" attr:aria-label="Usage range">
-            <div class="field">
-                <label for="usage-range">"Range"</label>
-                <select id="usage-range" name="range">{options}</select>
-            </div>
-            <button type="submit" class="secondary">"Show"</button>
-        </Form>
-        <Transition fallback=|| view! { <p>"Loading usage…"</p> }>
+        <Transition fallback=|| view! { <p class="page">"Loading usage…"</p> }>
             {move || Suspend::new(async move {
                 match data.await {
                     Ok(b) => view! {
-                        <p class="hint">{format!("Since {}.", format_datetime(b.from))}</p>
-                        <BreakdownTable label="Usage by user" heading="User" rows=b.by_user/>
-                        <BreakdownTable label="Usage by model" heading="Model" rows=b.by_model/>
+                        <section class="page">
+                            <h2>"Usage by user and model"</h2>
+                            <Form method="GET" action=move || format!("/tenants/{}", tenant_id.get()) attr:class="inline-form" attr:aria-label="Usage range">
+                                <div class="field">
+                                    <label for="usage-range">"Range"</label>
+                                    <select id="usage-range" name="range">{options}</select>
+                                </div>
+                                <button type="submit" class="secondary">"Show"</button>
+                            </Form>
+                            <p class="hint">{format!("Since {}.", format_datetime(b.from))}</p>
+                            <BreakdownTable label="Usage by user" heading="User" rows=b.by_user/>
+                            <BreakdownTable label="Usage by model" heading="Model" rows=b.by_model/>
+                        </section>
                     }.into_any(),
                     // The page above already says why a tenant cannot be shown.
                     Err(error) if matches!(error.status(), 401 | 404) => ().into_any(),
@@ -44,7 +47,6 @@ pub fn UsageBreakdownSection(tenant_id: Signal<String>) -> impl IntoView {
                 }
             })}
         </Transition>
-        </section>
     }
 }
 

@@ -35,6 +35,9 @@ pub struct UsageRow {
     /// How many of its users have an override.
     #[serde(default)]
     pub override_count: i64,
+    /// The highest block amount its tenant admins may save (`None`: no ceiling).
+    #[serde(default)]
+    pub budget_ceiling_micros: Option<i64>,
 }
 
 impl UsageRow {
@@ -101,6 +104,7 @@ impl UsageSnapshot {
             budget: self.policy.budget,
             mode: self.policy.mode,
             override_count: 0,
+            budget_ceiling_micros: None,
         }
     }
 }
@@ -313,6 +317,7 @@ mod tests {
             budget: None,
             mode: None,
             override_count: 0,
+            budget_ceiling_micros: None,
         };
         assert_eq!(row.usage_pct_text(), "No Limit");
         assert_eq!(row.band(), UsageBand::Default);

@@ -418,6 +418,7 @@ pub async fn list_usage(
              SELECT t.id AS tenant_id, t.display_name, t.token_limit, t.max_budget_micros,
                     t.alert_threshold_pct, t.grace_threshold_pct,
                     COALESCE(t.next_period_days, t.period_days) AS period_days, t.enforcement_mode,
+                    t.budget_ceiling_micros,
                     COALESCE(c.input_tokens, 0) AS input_tokens,
                     COALESCE(c.output_tokens, 0) AS output_tokens,
                     COALESCE(c.input_tokens, 0) + COALESCE(c.output_tokens, 0) AS total_tokens,
@@ -464,6 +465,7 @@ struct UsageRowRecord {
     grace_threshold_pct: i64,
     period_days: i64,
     enforcement_mode: Option<String>,
+    budget_ceiling_micros: Option<i64>,
     override_count: i64,
     input_tokens: i64,
     output_tokens: i64,
@@ -491,6 +493,7 @@ impl From<UsageRowRecord> for UsageRow {
             ),
             mode: crate::limits::EnforcementMode::from_stored(r.enforcement_mode.as_deref()),
             override_count: r.override_count,
+            budget_ceiling_micros: r.budget_ceiling_micros,
         }
     }
 }

@@ -11,7 +11,7 @@ use crate::limits::edit::LimitDialog;
 use crate::limits::server_fns::{ClearTokenLimit, SetTokenLimit};
 use crate::ui::{use_interval, Pager};
 use leptos::prelude::*;
-use leptos_router::components::{Form, A};
+use leptos_router::components::Form;
 use leptos_router::hooks::use_query_map;
 
 /// How often the table refreshes itself.
@@ -112,7 +112,7 @@ fn UsageTable(page: Page, editing: RwSignal<Option<UsageRow>>, can_manage: bool)
             let href = format!("/{}", query.sorted_by(key).to_query_string());
             view! {
                 <th scope="col" class=class aria-sort=aria_sort>
-                    <A href=href>{key.label()}{arrow}</A>
+                    <a href=href>{key.label()}{arrow}</a>
                 </th>
             }
         })
@@ -167,7 +167,7 @@ fn UsageTableRow(row: UsageRow, editing: RwSignal<Option<UsageRow>>, can_manage:
     };
     let cells = view! {
         <th scope="row">
-            <A href=tenant_href attr:class="tenant-id">{id_text}</A>
+            <a href=tenant_href class="tenant-id">{id_text}</a>
             {name.map(|n| view! { <span class="tenant-name">{n}</span> })}
         </th>
         <td class="num">{format_count(row.input_tokens)}</td>
@@ -181,7 +181,7 @@ fn UsageTableRow(row: UsageRow, editing: RwSignal<Option<UsageRow>>, can_manage:
         <td class="num">{format_usd(row.cost_micros)}</td>
         <td class=pct_class title=limit_title>{row.usage_pct_text()}</td>
         <td class=budget_class>
-            <A href=budget_href>{budget_text}</A>
+            <a href=budget_href>{budget_text}</a>
         </td>
     };
     view! {

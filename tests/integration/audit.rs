@@ -210,3 +210,45 @@ async fn the_log_filters_by_action_actor_and_tenant() {
     })
     .await;
 }
+
+/// The log is in the order changes happened, not the order they were written (the CLI and
+/// demo data write entries with their own times): 40 entries written in a shuffled time order
+/// read back, page by page, newest first by time, each once.
+#[tokio::test]
+async fn the_log_is_ordered_by_time_across_pages() {
+    use tollgate::audit::store::{record, Change};
+    use tollgate::audit::AuditAction;
+    on_each_backend(|app| async move {
+        app.tenant_with_agent("timed", None).await;
+        let base = app.state.clock.now_ms() + 1_000_000;
+        let mut conn = app.state.db.pool.acquire().await.expect("conn");
+        let mut written: Vec<i64> = (0..40).map(|i| base + (i * 7919 % 40) * 60_000).collect();
+        for at in &written {
+            let change = Change {
+                actor: "cli",
+                tenant_id: Some("timed"),
+                action: AuditAction::TokenLimitChanged,
+                old_value: None,
+                new_value: Some(serde_json::json!({"token_limit": at})),
+                at: *at,
+            };
+            record(&mut conn, change).await.expect("record");
+        }
+        drop(conn);
+        let mut seen: Vec<i64> = Vec::new();
+        let mut before: Option<i64> = None;
+        loop {
+            let q = before
+                .map_or("tenant_id=timed&actor=cli".to_owned(), |b| format!("tenant_id=timed&actor=cli&before={b}"));
+            let (_, page) = app.server_fn_get("list_audit", &q).await;
+            seen.extend(page["entries"].as_array().expect("entries").iter().map(|e| e["at"].as_i64().expect("at")));
+            match page["next_before"].as_i64() {
+                Some(b) => before = Some(b),
+                None => break,
+            }
+        }
+        written.sort_unstable_by(|a, b| b.cmp(a));
+        assert_eq!(seen, written);
+    })
+    .await;
+}

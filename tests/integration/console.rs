@@ -340,3 +340,64 @@ async fn console_answers_carry_the_security_headers() {
     })
     .await;
 }
+
+/// The Usage Limits drawer saves its fields together: all are checked before any is saved (a
+/// bad one changes nothing and is named), then only what changed is written and audited.
+#[tokio::test]
+async fn the_limits_drawer_saves_every_field_or_none() {
+    on_each_backend(|app| async move {
+        let key = app.tenant_with_agent("drawn", Some(1000)).await;
+        let save = |limit: &'static str, budget: &'static str, ceiling: &'static str, mode: &'static str| {
+            let args = [
+                ("tenant_id", "drawn"),
+                ("token_limit", limit),
+                ("max_budget", budget),
+                ("budget_ceiling", ceiling),
+                ("mode", mode),
+            ];
+            let app = &app;
+            async move { app.server_fn("save_tenant_limits", &args).await }
+        };
+        for (limit, budget, ceiling, mode, field) in [
+            ("0", "250", "", "monitor", "token_limit"),
+            ("40", "2.555", "", "monitor", "max_budget"),
+            ("40", "250", "-1", "monitor", "budget_ceiling"),
+            ("40", "250", "", "loud", "mode"),
+        ] {
+            let (status, body) = save(limit, budget, ceiling, mode).await;
+            assert_eq!((status, body["field"].as_str()), (422, Some(field)), "{body}");
+        }
+        let (_, page) = app.server_fn_get("list_audit", "tenant_id=drawn").await;
+        let before = page["entries"].as_array().map(Vec::len);
+        let status = app.status(&key).await;
+        assert_eq!(
+            (status["token_limit"].clone(), status["mode"].clone()),
+            (1000.into(), "enforce".into()),
+            "nothing saved"
+        );
+
+        let (status, body) = save("40", "250", "400", "monitor").await;
+        assert_eq!(status, 200, "{body}");
+        let status = app.status(&key).await;
+        assert_eq!(
+            (status["token_limit"].clone(), status["mode"].clone(), status["max_budget_usd"].clone()),
+            (40.into(), "monitor".into(), 250.0.into())
+        );
+        let (_, o) = app.server_fn_get("load_budget", "tenant_id=drawn").await;
+        assert_eq!(o["budget_ceiling_micros"], 400_000_000);
+        let (_, page) = app.server_fn_get("list_audit", "tenant_id=drawn").await;
+        assert_eq!(page["entries"].as_array().map(Vec::len), before.map(|n| n + 4), "four changes, four entries");
+        // Saving the same again writes nothing.
+        save("40", "250", "400", "monitor").await;
+        let (_, again) = app.server_fn_get("list_audit", "tenant_id=drawn").await;
+        assert_eq!(again["entries"].as_array().map(Vec::len), before.map(|n| n + 4));
+        // Tenant admins may not.
+        app.add_user("drawn-admin", "drawn-password", tollgate::auth::Role::TenantAdmin { tenant_id: "drawn".into() })
+            .await;
+        let tenant_admin = app.signed_in("drawn-admin", "drawn-password").await;
+        let args =
+            [("tenant_id", "drawn"), ("token_limit", ""), ("max_budget", ""), ("budget_ceiling", ""), ("mode", "off")];
+        assert_eq!(app.server_fn_as(&tenant_admin, "save_tenant_limits", &args).await.0, 403);
+    })
+    .await;
+}
