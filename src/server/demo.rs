@@ -71,23 +71,28 @@ pub async fn load(db: &Db, now: i64) -> Result<Vec<DeployedAgent>, AppError> {
             display_name: name.to_owned(),
             token_limit: limit.map(TokenLimit::new).transpose()?,
         };
-        let agent = crate::agents::store::deploy(db, tenant, "demo-agent".to_owned(), DEMO_ACTOR, now).await?;
         let budget = DEMO_BUDGETS.iter().find(|b| b.0 == id.as_str());
-        let (budget, spend_micros, began) = match budget {
-            Some(&(_, max_usd, spend_usd, days)) => {
+        // A tenant with a budget was created on its period's first day (periods are anchored
+        // when a tenant is created), so its spend so far lies in the current period.
+        let began = match budget {
+            Some(&(_, _, _, days)) => now - days * DAY_MS - HOUR_MS,
+            None => now - EVENTS_PER_TENANT * 60_000 - 60_000,
+        };
+        let created = if budget.is_some() { began } else { now };
+        let agent = crate::agents::store::deploy(db, tenant, "demo-agent".to_owned(), DEMO_ACTOR, created).await?;
+        let (budget, spend_micros) = match budget {
+            Some(&(_, max_usd, spend_usd, _)) => {
                 let config = BudgetConfig {
                     max_budget_micros: max_usd * MICROS_PER_USD,
                     alert_threshold_pct: DEFAULT_ALERT_THRESHOLD_PCT,
                     grace_threshold_pct: DEFAULT_GRACE_THRESHOLD_PCT,
                     budget_duration: BudgetDuration::Days30,
                 };
-                // Set as of the period's first day, so the period is anchored there.
-                let began = now - days * DAY_MS - HOUR_MS;
                 let mut conn = db.pool.acquire().await?;
                 tenants::set_budget(&mut *conn, &id, Some(&config), DEMO_ACTOR, began).await?;
-                (Some(config), spend_usd * MICROS_PER_USD, began)
+                (Some(config), spend_usd * MICROS_PER_USD)
             }
-            None => (None, 0, now - EVENTS_PER_TENANT * 60_000 - 60_000),
+            None => (None, 0),
         };
         let record = tenants::get(&db.pool, &id).await?.ok_or_else(AppError::internal)?;
         let period = record.policy().period_at(now);
