@@ -31,13 +31,17 @@ $(BUILD_STAMP): $(SOURCES)
 	cargo leptos build --release --precompress --split
 	@touch $@
 
-# The module graph (no import cycles, pure modules stay pure), then unit, property and
+# The module graph (no import cycles, pure modules stay pure), formatting, clippy with every
+# warning an error (server, benches and tests; the browser half), then unit, property and
 # integration tests; integration tests run on SQLite and PostgreSQL. One test at a time: each
 # test runs its server on its own Tokio runtime, and with several runtimes alive and ending
 # in one process, a server-rendered page occasionally never finished (about 1 run in 10 of
 # the auth tests, never in the real one-runtime server under load); serial takes as long here.
 unit: clean-test-dbs
 	python3 scripts/check_modules.py
+	cargo fmt --check
+	cargo clippy --features bench --all-targets -- -D warnings
+	cargo clippy --features hydrate --lib --target wasm32-unknown-unknown -- -D warnings
 	promtool check rules deploy/prometheus-rules.yml
 	TOLLGATE_TEST_POSTGRES_URL=$$(pg_isready -q -h 127.0.0.1 -p 5432 && echo $(PG_TEST_URL)) \
 	  cargo test --features ssr -- --test-threads=1

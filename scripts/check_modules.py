@@ -106,6 +106,12 @@ class Module:
         body = re.sub(r"^\s*(pub(\([^)]*\))?\s+)?use\s+[^;]+;", "", self.text, flags=re.M)
         for m in re.finditer(r"\b((?:crate|super)(?:::\w+)+)", body):
             self.uses.append(m.group(1).split("::"))
+        # A bare path through a child module (`settle::Settled` in `proxy/mod.rs`) is an edge
+        # too: missing it hid the cycle proxy -> proxy::settle -> state -> proxy.
+        for m in re.finditer(r"(?<![:\w])(\w+(?:::\w+)+)", body):
+            segs = m.group(1).split("::")
+            if segs[0] in self.children:
+                self.uses.append(segs)
 
 
 def main() -> int:

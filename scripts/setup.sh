@@ -16,6 +16,13 @@ ensure_wasm_target() {
   rustup target add wasm32-unknown-unknown
 }
 
+ensure_lint_tools() {
+  # `make test` runs `cargo fmt --check` and `cargo clippy`.
+  rustup component list --installed | grep -q '^clippy' && rustup component list --installed | grep -q '^rustfmt' && return
+  say "adding the clippy and rustfmt components"
+  rustup component add clippy rustfmt
+}
+
 ensure_cargo_leptos() {
   # 0.3.11 needs a newer rustc than this machine has; the install takes ~19 minutes.
   [[ "$(cargo leptos --version 2>/dev/null || true)" == "cargo-leptos $CARGO_LEPTOS_VERSION" ]] && return
@@ -89,6 +96,7 @@ ensure_python_env() {
 }
 
 ensure_wasm_target
+ensure_lint_tools
 ensure_cargo_leptos
 ensure_wasm_bindgen
 ensure_node_modules

@@ -3,7 +3,7 @@
 //! usage table's query, so it stays fast at 10,000 tenants), and an edit drawer for a tenant's
 //! limit, max budget and mode (the budget's thresholds and period are on its budget page).
 
-use super::AdminTabs;
+use super::tabs::{AdminTabs, LIMITS_PATH};
 use crate::auth::pages::use_me;
 use crate::auth::CurrentUser;
 use crate::budgets::rules::{parse_usd, usd_text};
@@ -23,8 +23,8 @@ use leptos_router::hooks::use_query_map;
 /// A link to this page with `query` (kept in the URL, so the links work without JavaScript).
 fn href(query: &UsageQuery) -> String {
     match query.to_query_string().as_str() {
-        "?" => super::LIMITS_PATH.to_owned(),
-        qs => format!("{}&{}", super::LIMITS_PATH, &qs[1..]),
+        "?" => LIMITS_PATH.to_owned(),
+        qs => format!("{}&{}", LIMITS_PATH, &qs[1..]),
     }
 }
 

@@ -4,6 +4,9 @@
 //! three: every route adds its matching code to the main module every first visit downloads.
 
 pub mod limits;
+pub mod tabs;
+
+use tabs::AdminTabs;
 
 use crate::audit::page::{audit_source, AuditLog, AuditSource};
 use crate::auth::model::Account;
@@ -26,9 +29,6 @@ pub fn AdminPage() -> impl IntoView {
         _ => view! { <UsersPage/> }.into_any(),
     }
 }
-
-/// Where the Usage Limits tab lives (the API tokens tab: `api_tokens::TOKENS_PATH`).
-pub const LIMITS_PATH: &str = "/admin?tab=limits";
 
 #[component]
 fn UsersPage() -> impl IntoView {
@@ -234,23 +234,5 @@ fn ManageAccountPanel(account: Account, me: CurrentUser, manage: ServerAction<Ma
             </ActionForm>
             <p><a href="/admin">"Done"</a></p>
         </section>
-    }
-}
-
-/// The Admin tab's pages.
-#[component]
-pub fn AdminTabs(current: &'static str) -> impl IntoView {
-    let tab = move |key: &'static str, href: &'static str, label: &'static str| {
-        if key == current {
-            view! { <span aria-current="page">{label}</span> }.into_any()
-        } else {
-            view! { <a href=href>{label}</a> }.into_any()
-        }
-    };
-    view! {
-        <nav class="tabs" aria-label="Admin">
-            {tab("users", "/admin", "Users and audit log")}
-            {tab("limits", LIMITS_PATH, "Usage Limits")}
-        </nav>
     }
 }

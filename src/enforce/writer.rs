@@ -30,6 +30,8 @@ const LINGER: Duration = Duration::from_millis(5);
 
 type Reply<T> = oneshot::Sender<Result<T, AppError>>;
 
+// A report is by far the most common job, so it is kept inline rather than boxed.
+#[allow(clippy::large_enum_variant)]
 enum Job {
     Report { event: NewEvent, settles: Option<ReservationId>, reply: Reply<Recorded>, urgent: bool },
     LoadTenant { tenant_id: TenantId, now: i64, reply: Reply<bool> },

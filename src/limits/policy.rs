@@ -331,7 +331,7 @@ mod tests {
     /// slots (a plain check needs one unused slot). Counted with checked subtraction, not the
     /// inequality `Meter::admits` uses.
     fn free_slots(limit: u64, taken: u128) -> u128 {
-        u128::from(limit).checked_sub(taken).unwrap_or(0)
+        u128::from(limit).saturating_sub(taken)
     }
 
     proptest! {

@@ -87,7 +87,7 @@ struct Counter {
 
 impl Counter {
     fn for_model(model: &str) -> Self {
-        let bpe = get_tokenizer(model).and_then(|t| {
+        let bpe = get_tokenizer(model).map(|t| {
             let bpe = match t {
                 Tokenizer::O200kBase => tiktoken_rs::o200k_base_singleton(),
                 Tokenizer::Cl100kBase => tiktoken_rs::cl100k_base_singleton(),
@@ -95,7 +95,7 @@ impl Counter {
                 Tokenizer::R50kBase | Tokenizer::Gpt2 => tiktoken_rs::r50k_base_singleton(),
                 Tokenizer::P50kEdit => tiktoken_rs::p50k_edit_singleton(),
             };
-            Some((t, bpe))
+            (t, bpe)
         });
         Self { bpe, budget: std::cell::Cell::new(TOKENIZED_CHARS_PER_REQUEST) }
     }

@@ -89,7 +89,7 @@ pub async fn load(db: &Db, now: i64) -> Result<Vec<DeployedAgent>, AppError> {
                     budget_duration: BudgetDuration::Days30,
                 };
                 let mut conn = db.pool.acquire().await?;
-                tenants::set_budget(&mut *conn, &id, Some(&config), DEMO_ACTOR, began).await?;
+                tenants::set_budget(&mut conn, &id, Some(&config), DEMO_ACTOR, began).await?;
                 (Some(config), spend_usd * MICROS_PER_USD)
             }
             None => (None, 0),

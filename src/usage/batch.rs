@@ -385,7 +385,10 @@ mod tests {
 
     /// A batch: events over three tenants, two periods and a handful of ids (so repeats are
     /// common), counters that already hold something, and ids recorded before.
-    fn batch() -> impl Strategy<Value = (Vec<NewEvent>, Vec<(usize, i64, i64)>, Vec<usize>)> {
+    /// Events, counters already held (tenant, period, tokens), ids recorded before.
+    type Batch = (Vec<NewEvent>, Vec<(usize, i64, i64)>, Vec<usize>);
+
+    fn batch() -> impl Strategy<Value = Batch> {
         let one =
             (0usize..3, 0usize..6, 0i64..2, 0i64..1_000, 0i64..1_000, 0usize..3).prop_map(|(t, id, p, i, o, u)| {
                 let mut e = event(["a", "b", "c"][t], &format!("e{id}"), p * 1_000, i, o);

@@ -405,7 +405,8 @@ async fn history_pages_by_cursor_against_a_model() {
         let t0 = model_events.last().expect("events").3;
         let from = tollgate::limits::period::rfc3339(t0 + 2_000);
         let to = tollgate::limits::period::rfc3339(t0 + 7_000);
-        let filters: Vec<(String, Box<dyn Fn(&(String, &str, &str, i64)) -> bool>)> = vec![
+        type Keep = Box<dyn Fn(&(String, &str, &str, i64)) -> bool>;
+        let filters: Vec<(String, Keep)> = vec![
             (String::new(), Box::new(|_| true)),
             ("&user_id=ann".into(), Box::new(|e| e.1 == "ann")),
             ("&model=gpt-4o-mini".into(), Box::new(|e| e.2 == "gpt-4o-mini")),

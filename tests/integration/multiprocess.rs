@@ -101,17 +101,14 @@ async fn cli_changes_to_overrides_and_modes_reach_a_running_sqlite_server() {
             .expect("run the CLI");
         assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
     };
-    let eventually = |user: &'static str, want: u16, what: &'static str| {
-        let check = check.clone();
-        async move {
-            for _ in 0..80 {
-                if check(user).await.0 == want {
-                    return;
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let eventually = |user: &'static str, want: u16, what: &'static str| async move {
+        for _ in 0..80 {
+            if check(user).await.0 == want {
+                return;
             }
-            panic!("{what}: {user} was not answered {want} within 8 s");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
+        panic!("{what}: {user} was not answered {want} within 8 s");
     };
     cli(&["tenant", "set-user-limit", "cli-made", "ann", "50"]);
     eventually("ann", 429, "a new override").await;
