@@ -44,6 +44,9 @@ struct CheckBody {
     /// The end user the call is for: their override, if they have one, applies too.
     #[serde(default)]
     user_id: Option<String>,
+    /// Who will serve the call (`openai`, `anthropic`, …), when the model name alone is ambiguous.
+    #[serde(default)]
+    provider: Option<String>,
 }
 
 impl TryFrom<CheckBody> for Call {
@@ -61,7 +64,8 @@ impl TryFrom<CheckBody> for Call {
         };
         let model = body.model.map(|m| short_text("model", &m, MAX_ID_CHARS)).transpose()?;
         let user_id = body.user_id.map(|u| parse_user_id("user_id", &u)).transpose()?;
-        Ok(Call { estimated_tokens, model, user_id })
+        let provider = body.provider.map(|p| short_text("provider", &p, MAX_ID_CHARS)).transpose()?;
+        Ok(Call { estimated_tokens, model, user_id, provider })
     }
 }
 
@@ -317,7 +321,7 @@ async fn report(
     AuthenticatedAgent(agent): AuthenticatedAgent,
     ValidJson(body): ValidJson<ReportBody>,
 ) -> Result<Response, AppError> {
-    let report = UsageReport::parse(body, state.gate.prices())?;
+    let report = UsageReport::parse(body, state.gate.prices(), state.gate.now())?;
     let Recorded { recorded, result } = state.gate.settle(&agent, report).await?;
     let status = if recorded { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(ReportAnswer { result, recorded, replayed: !recorded })).into_response())
@@ -329,7 +333,13 @@ pub(super) struct Status {
     tenant_id: String,
     input_tokens: i64,
     output_tokens: i64,
-    /// The period's tokens (input + output), as a check calls them.
+    /// Of `input_tokens`, read from a prompt cache.
+    cache_read_tokens: i64,
+    /// Of `input_tokens`, written to a prompt cache (5-minute and 1-hour).
+    cache_write_tokens: i64,
+    /// Of `output_tokens`, spent reasoning.
+    reasoning_tokens: i64,
+    /// The period's tokens (input + output, cached included), as a check calls them.
     used_tokens: u64,
     /// Deprecated alias of `used_tokens`, kept for clients written before it.
     #[schema(deprecated)]
@@ -386,6 +396,9 @@ pub(super) fn status_answer(s: &UsageSnapshot, default_mode: EnforcementMode) ->
         tenant_id: s.tenant_id.to_string(),
         input_tokens: c.input_tokens,
         output_tokens: c.output_tokens,
+        cache_read_tokens: c.cache_read_tokens,
+        cache_write_tokens: c.cache_write_tokens,
+        reasoning_tokens: c.reasoning_tokens,
         used_tokens: used,
         total_tokens: used,
         reserved_tokens: s.reserved_tokens,

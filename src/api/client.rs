@@ -582,10 +582,20 @@ struct HistoryEventAnswer {
     agent_id: i64,
     user_id: Option<String>,
     model: String,
+    /// Every prompt token, cached ones included.
     input_tokens: i64,
     output_tokens: i64,
+    /// Of `input_tokens`: read from a prompt cache, written to a 5-minute and a 1-hour cache.
+    cache_read_tokens: i64,
+    cache_write_5m_tokens: i64,
+    cache_write_1h_tokens: i64,
+    /// Of `output_tokens`: spent reasoning.
+    reasoning_tokens: i64,
     used_tokens: i64,
     cost_usd: f64,
+    /// What priced the event: `reported`, `price_file`, `genai_prices` or `unknown_model`
+    /// (`null` for events recorded before Tollgate kept it).
+    cost_source: Option<String>,
     /// When the report was recorded (RFC 3339, milliseconds).
     occurred_at: String,
 }
@@ -639,6 +649,11 @@ async fn history(
             model: e.model,
             input_tokens: e.input_tokens,
             output_tokens: e.output_tokens,
+            cache_read_tokens: e.cache_read_tokens,
+            cache_write_5m_tokens: e.cache_write_5m_tokens,
+            cache_write_1h_tokens: e.cache_write_1h_tokens,
+            reasoning_tokens: e.reasoning_tokens,
+            cost_source: e.cost_source,
         })
         .collect();
     Ok(Json(HistoryPage { events, next_cursor }))

@@ -4,7 +4,7 @@
 use crate::limits::period::Period;
 use crate::limits::{Decision, Demand, Policy, Usage, UserUsage};
 use crate::tenants::TenantId;
-use crate::usage::pricing::PriceTable;
+use crate::usage::pricing::PriceBook;
 use std::fmt;
 
 /// What an agent says about the call it is about to make.
@@ -17,14 +17,16 @@ pub struct Call {
     pub model: Option<String>,
     /// The end user the call is made for: their override, if any, is decided too.
     pub user_id: Option<String>,
+    /// Who will serve it (the proxy's upstream), when known: it narrows the price search.
+    pub provider: Option<String>,
 }
 
 impl Call {
     /// What the call asks each limit to hold for it: its tokens, and their price when the
-    /// model is named (at the dearer of its two prices, so the estimate errs towards refusing).
-    pub fn demand(&self, prices: &PriceTable) -> Demand {
+    /// model is named (at its dearest price, so the estimate errs towards refusing).
+    pub fn demand(&self, prices: &impl PriceBook, at_ms: i64) -> Demand {
         let cost_micros = match &self.model {
-            Some(model) => prices.estimate_micros(model, self.estimated_tokens),
+            Some(model) => prices.estimate_micros(model, self.provider.as_deref(), self.estimated_tokens, at_ms),
             None => 0,
         };
         Demand { tokens: self.estimated_tokens, cost_micros }

@@ -18,7 +18,7 @@ use crate::limits::{EnforcementMode, Policy, TokenLimit};
 use crate::tenants::{store as tenants, TenantId};
 use crate::usage::batch::{NewEvent, Recorded};
 use crate::usage::model::{UsagePage, UsageQuery, UsageSnapshot};
-use crate::usage::pricing::PriceTable;
+use crate::usage::price_db::Prices;
 use crate::usage::report::UsageReport;
 use crate::usage::store as usage;
 use std::sync::Arc;
@@ -30,7 +30,7 @@ pub struct GateConfig {
     /// How long an admitted call's reservation lasts if no report settles it.
     pub reservation_ttl_ms: i64,
     /// What calls cost: reports without `cost_usd`, and estimates reserved against budgets.
-    pub prices: Arc<PriceTable>,
+    pub prices: Arc<Prices>,
     /// The mode of tenants that have not chosen one (`--enforcement-mode`).
     pub default_mode: EnforcementMode,
 }
@@ -81,12 +81,13 @@ impl Gate {
         (gate, GateTasks { writer: writer_task, upkeep })
     }
 
-    fn now(&self) -> i64 {
+    /// The gate's clock (Unix ms): reports are priced at this instant.
+    pub fn now(&self) -> i64 {
         self.0.clock.now_ms()
     }
 
     /// The prices in force, for validating reports.
-    pub fn prices(&self) -> &PriceTable {
+    pub fn prices(&self) -> &Prices {
         &self.0.config.prices
     }
 
@@ -115,7 +116,7 @@ impl Gate {
     /// call monitor mode lets through that enforce would refuse is counted.
     pub async fn admit(&self, agent: &Principal, call: Call) -> Result<Admission, AppError> {
         let now = self.now();
-        let (demand, ttl_ms) = (call.demand(&self.0.config.prices), self.0.config.reservation_ttl_ms);
+        let (demand, ttl_ms) = (call.demand(&*self.0.config.prices, self.now()), self.0.config.reservation_ttl_ms);
         let (default_mode, user_id) = (self.0.config.default_mode, call.user_id.as_deref());
         let admission = match &self.0.engine {
             Engine::Local(ledgers) => {

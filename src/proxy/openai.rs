@@ -2,6 +2,7 @@
 //! that asks a stream for its usage, and reading `usage` from an answer or a stream chunk.
 //! Pure: JSON in, JSON out.
 
+use crate::usage::tokens::TokenUsage;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -38,23 +39,31 @@ impl ErrorBody {
     }
 }
 
-/// Tokens an answer used, from its `usage` object (chat and completions:
-/// `prompt_tokens` + `completion_tokens`; embeddings: `prompt_tokens` only).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Usage {
-    pub input_tokens: u64,
-    pub output_tokens: u64,
-}
-
-/// The usage of a JSON answer or stream chunk, when it carries one.
-pub fn usage_of(answer: &Value) -> Option<Usage> {
+/// The usage of a JSON answer or stream chunk, when it carries one. Chat and completions:
+/// `prompt_tokens` (cached included) + `completion_tokens`, with
+/// `prompt_tokens_details.cached_tokens` and `completion_tokens_details.reasoning_tokens` as
+/// parts of them; embeddings: `prompt_tokens` only. A part larger than its whole is clamped to
+/// it: the whole is what is billed.
+pub fn usage_of(answer: &Value) -> Option<TokenUsage> {
     let usage = answer.get("usage")?.as_object()?;
-    let input_tokens = usage.get("prompt_tokens")?.as_u64()?;
+    let input_tokens = count(usage.get("prompt_tokens")?)?;
     let output_tokens = match usage.get("completion_tokens") {
-        Some(n) => n.as_u64()?,
+        Some(n) => count(n)?,
         None => 0,
     };
-    Some(Usage { input_tokens, output_tokens })
+    let detail = |details: &str, key: &str| usage.get(details).and_then(|d| d.get(key)).and_then(count).unwrap_or(0);
+    Some(TokenUsage {
+        input_tokens,
+        output_tokens,
+        cache_read_tokens: detail("prompt_tokens_details", "cached_tokens").min(input_tokens),
+        reasoning_tokens: detail("completion_tokens_details", "reasoning_tokens").min(output_tokens),
+        ..TokenUsage::default()
+    })
+}
+
+/// A token count as the ledger keeps it (non-negative, within `i64`).
+pub(super) fn count(n: &Value) -> Option<i64> {
+    n.as_u64().and_then(|n| i64::try_from(n).ok())
 }
 
 /// Whether a chunk's text may carry a usage object (`"usage"` followed by `{`), so only those
@@ -95,9 +104,16 @@ mod tests {
     #[test]
     fn usage_is_read_from_answers_and_chunks() {
         let chat = json!({"usage": {"prompt_tokens": 12, "completion_tokens": 30, "total_tokens": 42}});
-        assert_eq!(usage_of(&chat), Some(Usage { input_tokens: 12, output_tokens: 30 }));
+        assert_eq!(usage_of(&chat), Some(TokenUsage::plain(12, 30)));
         let embedding = json!({"usage": {"prompt_tokens": 8, "total_tokens": 8}});
-        assert_eq!(usage_of(&embedding), Some(Usage { input_tokens: 8, output_tokens: 0 }));
+        assert_eq!(usage_of(&embedding), Some(TokenUsage::plain(8, 0)));
+        let detailed = json!({"usage": {"prompt_tokens": 2006, "completion_tokens": 300, "total_tokens": 2306,
+            "prompt_tokens_details": {"cached_tokens": 1920, "audio_tokens": 0},
+            "completion_tokens_details": {"reasoning_tokens": 192, "audio_tokens": 0}}});
+        assert_eq!(
+            usage_of(&detailed),
+            Some(TokenUsage { cache_read_tokens: 1920, reasoning_tokens: 192, ..TokenUsage::plain(2006, 300) })
+        );
         assert_eq!(usage_of(&json!({"usage": null})), None);
         assert_eq!(usage_of(&json!({"usage": {"prompt_tokens": -1}})), None);
         assert_eq!(usage_of(&json!({"choices": []})), None);

@@ -5,9 +5,10 @@
 //! the drain time, and only while a drain permit is free) until the usage arrives; without
 //! usage it settles the estimate, flagged.
 
-use super::openai::{is_usage_only_chunk, may_carry_usage, usage_of, Usage};
+use super::openai::{is_usage_only_chunk, may_carry_usage, usage_of};
 use super::settle::Pending;
 use super::Proxy;
+use crate::usage::tokens::TokenUsage;
 use bytes::Bytes;
 use eventsource_stream::{Event, Eventsource};
 use futures_util::StreamExt;
@@ -61,7 +62,7 @@ async fn relay(
     upstream: reqwest::Response,
     tx: mpsc::Sender<Result<Bytes, std::io::Error>>,
     client_asked_usage: bool,
-) -> Option<Usage> {
+) -> Option<TokenUsage> {
     let mut events = upstream.bytes_stream().eventsource();
     let mut usage = None;
     // Set once the client is gone: the permit held and when the drain gives up.

@@ -256,15 +256,20 @@ async fn call(
             (counted, body)
         })
         .await?;
-    let call =
-        Call { estimated_tokens: estimate.total(), model: Some(asked.model.clone()), user_id: asked.user_id.clone() };
+    let call = Call {
+        estimated_tokens: estimate.total(),
+        model: Some(asked.model.clone()),
+        user_id: asked.user_id.clone(),
+        provider: upstream.provider.clone(),
+    };
     let admission = gate.admit(&agent, call).await?;
     if let Some(kind) = admission.decision.refused_by {
         crate::metrics::proxy_request(endpoint_label(endpoint), "refused");
         return Err(refusal(&agent, asked.user_id.as_deref(), &admission, kind));
     }
     let reservation = admission.reservation.map(|r| r.id);
-    let pending = Pending::new(gate, agent, asked.model, asked.user_id, reservation, estimate);
+    let mut pending = Pending::new(gate, agent, asked.model, asked.user_id, reservation, estimate);
+    pending.provider = upstream.provider.clone();
     // The body goes on as it came, unless a stream must be asked for its usage.
     let (body, client_asked_usage) = if asked.stream {
         let asked_usage = request_stream_usage(&mut body);

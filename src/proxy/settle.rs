@@ -6,10 +6,10 @@
 //! it will never use.
 
 use super::estimate::Estimate;
-use super::openai::Usage;
 use crate::agents::Principal;
 use crate::enforce::{Gate, ReservationId};
 use crate::usage::report::{ReportBody, UsageReport};
+use crate::usage::tokens::TokenUsage;
 use backon::{ExponentialBuilder, Retryable};
 use std::time::Duration;
 
@@ -41,6 +41,8 @@ pub struct Pending {
     pub agent: Principal,
     pub model: String,
     pub user_id: Option<String>,
+    /// The upstream's provider (`openai`, `anthropic`, …), to find the model's price.
+    pub provider: Option<String>,
     /// Taken when the call is settled or released; still here when dropped: released then.
     reservation: Option<ReservationId>,
     pub estimate: Estimate,
@@ -56,12 +58,12 @@ impl Pending {
         reservation: Option<ReservationId>,
         estimate: Estimate,
     ) -> Self {
-        Self { gate, agent, model, user_id, reservation, estimate, event_id: new_event_id() }
+        Self { gate, agent, model, user_id, provider: None, reservation, estimate, event_id: new_event_id() }
     }
 
     /// Records the call's usage, or the estimate when there is none; retried in the
     /// background while the database is unavailable (the answer is already on its way).
-    pub async fn settle(mut self, usage: Option<Usage>) -> Settled {
+    pub async fn settle(mut self, usage: Option<TokenUsage>) -> Settled {
         let (settled, usage) = match usage {
             Some(u) => (Settled::Usage, u),
             None => {
@@ -69,20 +71,28 @@ impl Pending {
                     estimated_tokens = self.estimate.total(), "proxied call settled at its estimate: no usage arrived");
                 (
                     Settled::Estimate,
-                    Usage { input_tokens: self.estimate.input_tokens, output_tokens: self.estimate.output_tokens },
+                    TokenUsage::plain(
+                        i64::try_from(self.estimate.input_tokens).unwrap_or(i64::MAX),
+                        i64::try_from(self.estimate.output_tokens).unwrap_or(i64::MAX),
+                    ),
                 )
             }
         };
         let body = ReportBody {
             event_id: self.event_id.clone(),
             model: self.model.clone(),
-            input_tokens: i64::try_from(usage.input_tokens).unwrap_or(i64::MAX),
-            output_tokens: i64::try_from(usage.output_tokens).unwrap_or(i64::MAX),
+            input_tokens: usage.input_tokens,
+            output_tokens: usage.output_tokens,
+            cache_read_tokens: usage.cache_read_tokens,
+            cache_write_5m_tokens: usage.cache_write_5m_tokens,
+            cache_write_1h_tokens: usage.cache_write_1h_tokens,
+            reasoning_tokens: usage.reasoning_tokens,
+            provider: self.provider.clone(),
             user_id: self.user_id.clone(),
             cost_usd: None,
             reservation_id: self.reservation.map(|r| r.to_string()),
         };
-        let report = match UsageReport::parse(body, self.gate.prices()) {
+        let report = match UsageReport::parse(body, self.gate.prices(), self.gate.now()) {
             Ok(report) => report,
             Err(e) => {
                 tracing::error!(tenant_id = %self.agent.tenant_id, field = %e.field, message = %e.message,

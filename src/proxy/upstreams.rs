@@ -9,6 +9,7 @@
 //! api_key_env = "OPENAI_API_KEY"        # or api_key = "sk-…"
 //! models = ["gpt-*", "o1*", "text-embedding-3-small"]
 //! timeout_secs = 120                    # optional, default 600
+//! provider = "openai"                   # optional: whose prices apply (genai-prices' provider id)
 //! ```
 
 use crate::validation::FieldError;
@@ -31,6 +32,9 @@ pub struct Upstream {
     /// Exact names, or prefixes ending in `*` (`*` alone: every model).
     pub models: Vec<String>,
     pub timeout: Duration,
+    /// Whose prices the calls are charged at (`openai`, `anthropic`, `google`, …, as the price
+    /// database names providers); without it the model name alone finds the price.
+    pub provider: Option<String>,
 }
 
 /// The configured upstreams, in file order.
@@ -56,6 +60,8 @@ struct RawUpstream {
     models: Vec<String>,
     #[serde(default)]
     timeout_secs: Option<u64>,
+    #[serde(default)]
+    provider: Option<String>,
 }
 
 impl Upstreams {
@@ -99,7 +105,18 @@ impl Upstreams {
             if timeout_secs == 0 {
                 return Err(FieldError::new(at("timeout_secs"), "must be at least 1"));
             }
-            upstreams.push(Upstream { name, base_url, api_key, models, timeout: Duration::from_secs(timeout_secs) });
+            let provider = u.provider.map(|p| p.trim().to_owned());
+            if provider.as_deref().is_some_and(str::is_empty) {
+                return Err(FieldError::new(at("provider"), "must not be empty when given"));
+            }
+            upstreams.push(Upstream {
+                name,
+                base_url,
+                api_key,
+                models,
+                timeout: Duration::from_secs(timeout_secs),
+                provider,
+            });
         }
         Ok(Self(upstreams))
     }
@@ -145,6 +162,7 @@ mod tests {
             api_key: None,
             models: models.iter().map(|m| m.to_string()).collect(),
             timeout: Duration::from_secs(1),
+            provider: None,
         }
     }
 

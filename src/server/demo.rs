@@ -16,9 +16,10 @@ use crate::limits::TokenLimit;
 use crate::tenants::store::{self as tenants, NewTenant};
 use crate::tenants::TenantId;
 use crate::usage::batch::NewEvent;
-use crate::usage::pricing::CostSource;
+use crate::usage::pricing::{CostSource, PriceBook};
 use crate::usage::report::UsageReport;
 use crate::usage::store::record_batch;
+use crate::usage::tokens::TokenUsage;
 
 /// (id, display name, token limit, tokens used this period, model)
 const DEMO: &[(&str, &str, Option<u64>, i64, &str)] = &[
@@ -59,7 +60,7 @@ pub fn role_of(tenant: Option<&str>) -> Role {
 
 /// Creates each demo tenant that does not exist yet; returns the agents it deployed.
 pub async fn load(db: &Db, now: i64) -> Result<Vec<DeployedAgent>, AppError> {
-    let prices = crate::usage::pricing::PriceTable::built_in();
+    let prices = crate::usage::price_db::Prices::default();
     let mut deployed = Vec::new();
     for &(id, name, limit, used, model) in DEMO {
         let id = TenantId::parse(id)?;
@@ -99,16 +100,20 @@ pub async fn load(db: &Db, now: i64) -> Result<Vec<DeployedAgent>, AppError> {
         for i in 0..EVENTS_PER_TENANT {
             // Split `used` into equal calls, 60 % input and 40 % output.
             let tokens = used / EVENTS_PER_TENANT + i64::from(i < used % EVENTS_PER_TENANT);
+            // Half the prompt read from the provider's cache, as agents' prompts mostly are.
             let input_tokens = tokens * 6 / 10;
+            let usage = TokenUsage {
+                cache_read_tokens: input_tokens / 2,
+                ..TokenUsage::plain(input_tokens, tokens - input_tokens)
+            };
             let (cost_micros, cost_source) = match budget {
                 Some(_) => (share(spend_micros, i), CostSource::Reported),
-                None => (prices.cost_micros(model, input_tokens, tokens - input_tokens).0, CostSource::PriceTable),
+                None => prices.cost_micros(model, None, &usage, now),
             };
             let report = UsageReport {
                 event_id: format!("demo-{id}-{i}"),
                 model: model.to_owned(),
-                input_tokens,
-                output_tokens: tokens - input_tokens,
+                usage,
                 user_id: Some(format!("user-{}", i % 3)),
                 cost_micros,
                 cost_source,

@@ -12,7 +12,7 @@ use crate::limits::{EnforcementMode, TokenLimit};
 use crate::state::{AppParts, AppState};
 use crate::tenants::store as tenants;
 use crate::tenants::store::TenantDefaults;
-use crate::usage::pricing::PriceTable;
+use crate::usage::price_db::Prices;
 use anyhow::Context;
 use clap::{Args, Parser};
 use leptos::prelude::LeptosOptions;
@@ -49,8 +49,8 @@ pub struct ServeArgs {
     /// cached 60 s) instead of Tollgate's ledger; enforcement still uses the ledger.
     #[arg(long, env = "TOLLGATE_BUDGET_SPEND_FROM_LITELLM", requires = "litellm_url")]
     pub budget_spend_from_litellm: bool,
-    /// A JSON price file laid over the built-in prices: LiteLLM's
-    /// `model_prices_and_context_window.json` or `{"model": {"input_usd_per_mtok", "output_usd_per_mtok"}}`.
+    /// A JSON price file that wins, per model, over the bundled genai-prices database: LiteLLM's
+    /// `model_prices_and_context_window.json` or `{"model": {"input_usd_per_mtok", "output_usd_per_mtok", …}}`.
     #[arg(long, env = "TOLLGATE_PRICE_FILE")]
     pub price_file: Option<std::path::PathBuf>,
     /// POST every budget alert as JSON to this URL (retried with back-off until accepted).
@@ -216,22 +216,20 @@ pub async fn serve(db: Db, args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The built-in prices, with the operator's file (if any) laid over them.
-fn load_prices(file: Option<&std::path::Path>) -> anyhow::Result<PriceTable> {
-    let built_in = PriceTable::built_in();
-    let Some(path) = file else { return Ok(built_in) };
+/// The operator's price file (if any) over the bundled price database.
+fn load_prices(file: Option<&std::path::Path>) -> anyhow::Result<Prices> {
+    let Some(path) = file else { return Ok(Prices::default()) };
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read the price file {}", path.display()))?;
     let file = crate::usage::price_file::parse(&text)
         .map_err(|e| anyhow::anyhow!("the price file {} is invalid: {e}", path.display()))?;
     println!(
-        "prices: {} models from {} ({} entries not priced per token skipped) over {} built in",
+        "prices: {} models from {} ({} entries not priced per token skipped) over the genai-prices database",
         file.table.len(),
         path.display(),
         file.skipped,
-        built_in.len()
     );
-    Ok(built_in.overlaid_with(&file.table))
+    Ok(Prices::with_file(file.table))
 }
 
 /// The proxy's upstreams from the operator's file (none without one).

@@ -13,8 +13,14 @@ use std::collections::HashMap;
 /// A tenant's running totals for one budget period.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Counters {
+    /// Every prompt token, cached ones included.
     pub input_tokens: i64,
     pub output_tokens: i64,
+    /// Of `input_tokens`: read from a prompt cache, and written to one (5-minute and 1-hour).
+    pub cache_read_tokens: i64,
+    pub cache_write_tokens: i64,
+    /// Of `output_tokens`: spent reasoning.
+    pub reasoning_tokens: i64,
     pub cost_micros: i64,
     pub event_count: i64,
     /// Events of a model without a price and without a reported cost (recorded at $0).
@@ -33,8 +39,11 @@ impl Counters {
     }
 
     fn add(&mut self, report: &UsageReport) {
-        self.input_tokens += report.input_tokens;
-        self.output_tokens += report.output_tokens;
+        self.input_tokens += report.usage.input_tokens;
+        self.output_tokens += report.usage.output_tokens;
+        self.cache_read_tokens += report.usage.cache_read_tokens;
+        self.cache_write_tokens += report.usage.cache_write_tokens();
+        self.reasoning_tokens += report.usage.reasoning_tokens;
         self.cost_micros += report.cost_micros;
         self.event_count += 1;
         self.unpriced_events += i64::from(report.cost_source == CostSource::UnknownModel);
@@ -44,6 +53,9 @@ impl Counters {
         Counters {
             input_tokens: self.input_tokens - other.input_tokens,
             output_tokens: self.output_tokens - other.output_tokens,
+            cache_read_tokens: self.cache_read_tokens - other.cache_read_tokens,
+            cache_write_tokens: self.cache_write_tokens - other.cache_write_tokens,
+            reasoning_tokens: self.reasoning_tokens - other.reasoning_tokens,
             cost_micros: self.cost_micros - other.cost_micros,
             event_count: self.event_count - other.event_count,
             unpriced_events: self.unpriced_events - other.unpriced_events,
@@ -316,11 +328,10 @@ mod tests {
             report: UsageReport {
                 event_id: id.into(),
                 model: "m".into(),
-                input_tokens: input,
-                output_tokens: output,
+                usage: crate::usage::tokens::TokenUsage::plain(input, output),
                 user_id: None,
                 cost_micros: input + 2 * output,
-                cost_source: CostSource::PriceTable,
+                cost_source: CostSource::GenaiPrices,
                 reservation_id: None,
             },
             occurred_at: period_start,
@@ -435,7 +446,7 @@ mod tests {
                 prop_assert_eq!(p.fresh.contains(&i), new);
                 if new {
                     let c = model.entry((e.tenant_id.to_string(), e.period_start)).or_default();
-                    *c = (c.0 + e.report.input_tokens, c.1 + e.report.output_tokens, c.2 + 1);
+                    *c = (c.0 + e.report.usage.input_tokens, c.1 + e.report.usage.output_tokens, c.2 + 1);
                     prop_assert_eq!(p.outcomes[i].result.used_tokens, (c.0 + c.1) as u64);
                 }
             }

@@ -56,8 +56,17 @@ impl UsageRange {
 pub struct BreakdownRow {
     /// The user id or the model; `None`: events that named no user.
     pub key: Option<String>,
+    /// Every prompt token, cached ones included.
     pub input_tokens: i64,
     pub output_tokens: i64,
+    /// Of `input_tokens`: read from a prompt cache, and written to one.
+    #[serde(default)]
+    pub cache_read_tokens: i64,
+    #[serde(default)]
+    pub cache_write_tokens: i64,
+    /// Of `output_tokens`: spent reasoning.
+    #[serde(default)]
+    pub reasoning_tokens: i64,
     pub cost_micros: i64,
     pub event_count: i64,
 }

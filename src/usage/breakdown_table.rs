@@ -63,7 +63,10 @@ fn BreakdownTable(label: &'static str, heading: &'static str, rows: Vec<Breakdow
                 <tr>
                     <th scope="row">{r.key.unwrap_or_else(|| "(no user)".to_owned())}</th>
                     <td class="num">{format_count(r.input_tokens)}</td>
+                    <td class="num">{format_count(r.cache_read_tokens)}</td>
+                    <td class="num">{format_count(r.cache_write_tokens)}</td>
                     <td class="num">{format_count(r.output_tokens)}</td>
+                    <td class="num">{format_count(r.reasoning_tokens)}</td>
                     <td class="num">{format_count(total)}</td>
                     <td class="num">{format_usd(r.cost_micros)}</td>
                     <td class="num">{format_count(r.event_count)}</td>
@@ -76,8 +79,11 @@ fn BreakdownTable(label: &'static str, heading: &'static str, rows: Vec<Breakdow
             <thead>
                 <tr>
                     <th scope="col">{heading}</th>
-                    <th scope="col" class="num">"Input Tokens"</th>
+                    <th scope="col" class="num" title="Every prompt token, cached ones included">"Input Tokens"</th>
+                    <th scope="col" class="num" title="Of the input: read from a prompt cache">"Cache Reads"</th>
+                    <th scope="col" class="num" title="Of the input: written to a prompt cache">"Cache Writes"</th>
                     <th scope="col" class="num">"Output Tokens"</th>
+                    <th scope="col" class="num" title="Of the output: spent reasoning">"Reasoning"</th>
                     <th scope="col" class="num">"Total Tokens"</th>
                     <th scope="col" class="num">"Total Cost"</th>
                     <th scope="col" class="num">"Calls"</th>

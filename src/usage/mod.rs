@@ -7,11 +7,14 @@ pub mod breakdown_table;
 pub mod history;
 pub mod model;
 #[cfg(feature = "ssr")]
+pub mod price_db;
+#[cfg(feature = "ssr")]
 pub mod price_file;
 pub mod pricing;
 pub mod report;
 pub mod server_fns;
 pub mod table;
+pub mod tokens;
 
 #[cfg(feature = "ssr")]
 pub mod store;

@@ -1,9 +1,16 @@
-//! An operator's price file, laid over the built-in table (`tollgate serve --price-file`).
+//! An operator's price file (`tollgate serve --price-file`): per model, it wins over the
+//! bundled genai-prices database.
 //!
-//! One JSON object of model name → prices, in either of two spellings per entry:
-//! - LiteLLM's `model_prices_and_context_window.json`: `input_cost_per_token` and
-//!   `output_cost_per_token` in USD per token, so a team moving from LiteLLM keeps its prices;
-//! - ours: `input_usd_per_mtok` and `output_usd_per_mtok` in USD per million tokens.
+//! One JSON object of model name (or prefix ending in `*`) → prices, in either of two
+//! spellings per entry:
+//! - LiteLLM's `model_prices_and_context_window.json`: `input_cost_per_token`,
+//!   `output_cost_per_token`, `cache_read_input_token_cost`, `cache_creation_input_token_cost`
+//!   and `cache_creation_input_token_cost_above_1hr` in USD per token, so a team moving from
+//!   LiteLLM keeps its prices;
+//! - ours: `input_usd_per_mtok`, `output_usd_per_mtok`, `cache_read_usd_per_mtok`,
+//!   `cache_write_5m_usd_per_mtok` and `cache_write_1h_usd_per_mtok` in USD per million tokens.
+//!
+//! A cache price left out is charged at the input price (1-hour writes at the 5-minute price).
 //!
 //! Entries priced some other way (per image, per second, LiteLLM's `sample_spec`) are skipped
 //! and counted, so loading LiteLLM's whole file works. A negative or non-numeric price is an
@@ -43,15 +50,36 @@ fn entry_price(model: &str, entry: &Value) -> Result<Option<ModelPrice>, String>
         return Ok(None);
     }
     // USD per token × 1e12 = micro-USD per million tokens; USD per Mtok × 1e6 likewise.
-    let spellings =
-        [("input_cost_per_token", "output_cost_per_token", 1e12), ("input_usd_per_mtok", "output_usd_per_mtok", 1e6)];
-    for (input_key, output_key, scale) in spellings {
+    // Each spelling: input, output, cache read, 5-minute write, 1-hour write, scale.
+    let spellings = [
+        (
+            "input_cost_per_token",
+            "output_cost_per_token",
+            "cache_read_input_token_cost",
+            "cache_creation_input_token_cost",
+            "cache_creation_input_token_cost_above_1hr",
+            1e12,
+        ),
+        (
+            "input_usd_per_mtok",
+            "output_usd_per_mtok",
+            "cache_read_usd_per_mtok",
+            "cache_write_5m_usd_per_mtok",
+            "cache_write_1h_usd_per_mtok",
+            1e6,
+        ),
+    ];
+    for (input_key, output_key, read_key, write_5m_key, write_1h_key, scale) in spellings {
         if !fields.contains_key(input_key) && !fields.contains_key(output_key) {
             continue;
         }
+        let optional = |key: &str| fields.contains_key(key).then(|| micros(model, fields, key, scale)).transpose();
         return Ok(Some(ModelPrice {
             input_micros_per_mtok: micros(model, fields, input_key, scale)?,
             output_micros_per_mtok: micros(model, fields, output_key, scale)?,
+            cache_read_micros_per_mtok: optional(read_key)?,
+            cache_write_5m_micros_per_mtok: optional(write_5m_key)?,
+            cache_write_1h_micros_per_mtok: optional(write_1h_key)?,
         }));
     }
     Ok(None)
@@ -79,12 +107,25 @@ mod tests {
         let text = r#"{
             "sample_spec": {"input_cost_per_token": 0.0, "output_cost_per_token": 0.0, "mode": "chat"},
             "gpt-4o": {"input_cost_per_token": 2.5e-06, "output_cost_per_token": 1e-05, "litellm_provider": "openai"},
+            "claude-sonnet-4-5": {"input_cost_per_token": 3e-06, "output_cost_per_token": 1.5e-05,
+                "cache_read_input_token_cost": 3e-07, "cache_creation_input_token_cost": 3.75e-06,
+                "cache_creation_input_token_cost_above_1hr": 6e-06},
             "text-embedding-3-small": {"input_cost_per_token": 2e-08, "litellm_provider": "openai"},
             "dall-e-3": {"input_cost_per_pixel": 4e-08, "mode": "image_generation"},
             "our-model": {"input_usd_per_mtok": 0.25, "output_usd_per_mtok": 1.25}
         }"#;
         let file = parse(text).expect("parses");
         assert_eq!(file.skipped, 2);
+        let claude = file.table.price_of("claude-sonnet-4-5").expect("priced");
+        assert_eq!(
+            (
+                claude.cache_read_micros_per_mtok,
+                claude.cache_write_5m_micros_per_mtok,
+                claude.cache_write_1h_micros_per_mtok
+            ),
+            (Some(300_000), Some(3_750_000), Some(6_000_000))
+        );
+        assert_eq!(file.table.price_of("gpt-4o").and_then(|p| p.cache_read_micros_per_mtok), None);
         let price = |m| file.table.price_of(m).map(|p| (p.input_micros_per_mtok, p.output_micros_per_mtok));
         assert_eq!(price("gpt-4o"), Some((2_500_000, 10_000_000)));
         assert_eq!(price("text-embedding-3-small"), Some((20_000, 0)));

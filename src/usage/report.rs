@@ -1,30 +1,49 @@
 //! What an agent reports after a call, and the rules a report must satisfy before it is
 //! recorded. Pure: the HTTP layer deserialises [`ReportBody`], this module validates it.
 
-use super::pricing::{CostSource, PriceTable};
+use super::pricing::{CostSource, PriceBook};
+use super::tokens::TokenUsage;
 use crate::budgets::rules::BudgetState;
 use crate::validation::{short_text, FieldError};
 use serde::{Deserialize, Serialize};
 
-/// The most tokens one call may report in either direction; anything above is a client bug.
-pub const MAX_TOKENS_PER_EVENT: i64 = 100_000_000;
+pub use super::tokens::MAX_TOKENS_PER_EVENT;
 /// The largest cost one call may report, in USD.
 pub const MAX_COST_USD_PER_EVENT: f64 = 100_000.0;
 pub const MAX_ID_CHARS: usize = 128;
 
 /// `POST /api/agent/usage/report` as sent. Unknown fields are refused so that a typo such as
-/// `input_token` is an error instead of a silently unrecorded count.
+/// `input_token` is an error instead of a silently unrecorded count. The cache and reasoning
+/// counts are optional (a report without them means what it always meant): they are parts of
+/// `input_tokens` and `output_tokens`, never added to them.
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReportBody {
     pub event_id: String,
     pub model: String,
+    /// Every prompt token, cached ones included.
     pub input_tokens: i64,
     pub output_tokens: i64,
+    /// Of `input_tokens`, those read from the provider's prompt cache.
+    #[serde(default)]
+    pub cache_read_tokens: i64,
+    /// Of `input_tokens`, those written to a 5-minute cache.
+    #[serde(default)]
+    pub cache_write_5m_tokens: i64,
+    /// Of `input_tokens`, those written to a 1-hour cache.
+    #[serde(default)]
+    pub cache_write_1h_tokens: i64,
+    /// Of `output_tokens`, those spent reasoning.
+    #[serde(default)]
+    pub reasoning_tokens: i64,
+    /// Who served the call (`openai`, `anthropic`, `google`, …), when the model name alone is
+    /// ambiguous; only used to find its price.
+    #[serde(default)]
+    pub provider: Option<String>,
     #[serde(default)]
     pub user_id: Option<String>,
-    /// The call's cost when the agent knows it; otherwise it is priced from the model table.
+    /// The call's cost when the agent knows it; otherwise it is priced from the price database.
     #[serde(default)]
     pub cost_usd: Option<f64>,
     /// The reservation the check made for this call; reporting settles (releases) it.
@@ -38,36 +57,42 @@ pub struct UsageReport {
     /// The idempotency key: the same id from the same tenant counts once.
     pub event_id: String,
     pub model: String,
-    pub input_tokens: i64,
-    pub output_tokens: i64,
+    pub usage: TokenUsage,
     pub user_id: Option<String>,
     /// Cost in micro-USD (1e-6 USD), integer so that sums are exact.
     pub cost_micros: i64,
-    /// Reported, priced from the table, or an unknown model recorded at 0 (and flagged).
+    /// Reported, priced from the price file or the database, or an unknown model recorded at 0
+    /// (and flagged).
     pub cost_source: CostSource,
     pub reservation_id: Option<String>,
 }
 
 impl UsageReport {
     pub fn total_tokens(&self) -> i64 {
-        self.input_tokens + self.output_tokens
+        self.usage.total()
     }
-}
 
-impl UsageReport {
-    /// Validates a report; a report without `cost_usd` is priced from `prices`.
-    pub fn parse(body: ReportBody, prices: &PriceTable) -> Result<Self, FieldError> {
+    /// Validates a report; a report without `cost_usd` is priced from `prices` at `at_ms`.
+    pub fn parse(body: ReportBody, prices: &impl PriceBook, at_ms: i64) -> Result<Self, FieldError> {
         let event_id = short_text("event_id", &body.event_id, MAX_ID_CHARS)?;
         let model = short_text("model", &body.model, MAX_ID_CHARS)?;
-        let input_tokens = token_count("input_tokens", body.input_tokens)?;
-        let output_tokens = token_count("output_tokens", body.output_tokens)?;
+        let usage = TokenUsage {
+            input_tokens: body.input_tokens,
+            output_tokens: body.output_tokens,
+            cache_read_tokens: body.cache_read_tokens,
+            cache_write_5m_tokens: body.cache_write_5m_tokens,
+            cache_write_1h_tokens: body.cache_write_1h_tokens,
+            reasoning_tokens: body.reasoning_tokens,
+        };
+        usage.check()?;
+        let provider = body.provider.map(|p| short_text("provider", &p, MAX_ID_CHARS)).transpose()?;
         let user_id = body.user_id.map(|u| short_text("user_id", &u, MAX_ID_CHARS)).transpose()?;
         let reservation_id = body.reservation_id.map(|r| short_text("reservation_id", &r, MAX_ID_CHARS)).transpose()?;
         let (cost_micros, cost_source) = match body.cost_usd {
             Some(usd) => (cost_to_micros(usd)?, CostSource::Reported),
-            None => prices.cost_micros(&model, input_tokens, output_tokens),
+            None => prices.cost_micros(&model, provider.as_deref(), &usage, at_ms),
         };
-        Ok(Self { event_id, model, input_tokens, output_tokens, user_id, cost_micros, cost_source, reservation_id })
+        Ok(Self { event_id, model, usage, user_id, cost_micros, cost_source, reservation_id })
     }
 }
 
@@ -96,16 +121,6 @@ pub struct ReportResult {
     pub budget_state: Option<BudgetState>,
 }
 
-fn token_count(field: &str, n: i64) -> Result<i64, FieldError> {
-    if n < 0 {
-        Err(FieldError::new(field, "must not be negative"))
-    } else if n > MAX_TOKENS_PER_EVENT {
-        Err(FieldError::new(field, format!("must be at most {MAX_TOKENS_PER_EVENT} per call")))
-    } else {
-        Ok(n)
-    }
-}
-
 fn cost_to_micros(usd: f64) -> Result<i64, FieldError> {
     if !usd.is_finite() || usd < 0.0 {
         return Err(FieldError::new("cost_usd", "must be a non-negative number"));
@@ -124,10 +139,12 @@ pub fn micros_to_usd(micros: i64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::usage::pricing::{ModelPrice, PriceTable};
     use proptest::prelude::*;
 
     fn parse(body: ReportBody) -> Result<UsageReport, FieldError> {
-        UsageReport::parse(body, &PriceTable::built_in())
+        let prices = PriceTable::from_entries([("gpt-4o".to_owned(), ModelPrice::plain(2_500_000, 10_000_000))]);
+        UsageReport::parse(body, &prices, 0)
     }
 
     fn body(input: i64, output: i64) -> ReportBody {
@@ -136,9 +153,7 @@ mod tests {
             model: "gpt-4o".into(),
             input_tokens: input,
             output_tokens: output,
-            user_id: None,
-            cost_usd: None,
-            reservation_id: None,
+            ..ReportBody::default()
         }
     }
 
@@ -152,6 +167,18 @@ mod tests {
         assert_eq!(err.field, "event_id");
         let err = parse(ReportBody { cost_usd: Some(f64::NAN), ..body(1, 1) }).expect_err("nan");
         assert_eq!(err.field, "cost_usd");
+        let err = parse(ReportBody { cache_read_tokens: 2, ..body(1, 1) }).expect_err("more cached than input");
+        assert_eq!(err.field, "cache_read_tokens");
+        let err = parse(ReportBody { reasoning_tokens: 2, ..body(1, 1) }).expect_err("more reasoning than output");
+        assert_eq!(err.field, "reasoning_tokens");
+    }
+
+    #[test]
+    fn cache_and_reasoning_counts_are_kept_and_priced() {
+        let r = parse(ReportBody { cache_read_tokens: 600, reasoning_tokens: 100, ..body(1000, 200) }).expect("valid");
+        assert_eq!((r.usage.cache_read_tokens, r.usage.reasoning_tokens, r.total_tokens()), (600, 100, 1200));
+        // The table has no cache price: cached tokens cost the input price.
+        assert_eq!((r.cost_micros, r.cost_source), (2_500 + 2_000, CostSource::PriceFile));
     }
 
     #[test]
@@ -167,7 +194,7 @@ mod tests {
         #[test]
         fn valid_counts_are_kept_exactly(i in 0..=MAX_TOKENS_PER_EVENT, o in 0..=MAX_TOKENS_PER_EVENT) {
             let r = parse(body(i, o)).expect("valid");
-            prop_assert_eq!((r.input_tokens, r.output_tokens), (i, o));
+            prop_assert_eq!((r.usage.input_tokens, r.usage.output_tokens), (i, o));
             prop_assert!(r.cost_micros >= 0);
         }
     }

@@ -18,6 +18,10 @@ use sqlx::{AnyConnection, AnyExecutor, AssertSqlSafe, FromRow};
 /// Statements carry at most this many rows (SQLite's parameter limit is 32 766).
 const ROWS_PER_STATEMENT: usize = 1000;
 
+/// The columns a batch reads back from `usage_counters` (as [`CounterRow`]).
+const COUNTER_COLUMNS: &str = "tenant_id, period_start, input_tokens, output_tokens, cache_read_tokens, \
+    cache_write_tokens, reasoning_tokens, cost_micros, event_count, unpriced_events";
+
 /// A counter row as the statements return it.
 #[derive(FromRow)]
 struct CounterRow {
@@ -25,6 +29,9 @@ struct CounterRow {
     period_start: i64,
     input_tokens: i64,
     output_tokens: i64,
+    cache_read_tokens: i64,
+    cache_write_tokens: i64,
+    reasoning_tokens: i64,
     cost_micros: i64,
     event_count: i64,
     unpriced_events: i64,
@@ -36,6 +43,9 @@ impl CounterRow {
         Counters {
             input_tokens: self.input_tokens,
             output_tokens: self.output_tokens,
+            cache_read_tokens: self.cache_read_tokens,
+            cache_write_tokens: self.cache_write_tokens,
+            reasoning_tokens: self.reasoning_tokens,
             cost_micros: self.cost_micros,
             event_count: self.event_count,
             unpriced_events: self.unpriced_events,
@@ -75,7 +85,7 @@ async fn lock_counters<'a>(
         let sql = format!(
             "INSERT INTO usage_counters (tenant_id, period_start) VALUES {}
              ON CONFLICT (tenant_id, period_start) DO UPDATE SET event_count = usage_counters.event_count
-             RETURNING tenant_id, period_start, input_tokens, output_tokens, cost_micros, event_count, unpriced_events",
+             RETURNING {COUNTER_COLUMNS}",
             backend.values_list(chunk.len(), 2)
         );
         let mut query = sqlx::query_as::<_, CounterRow>(AssertSqlSafe(sql));
@@ -131,8 +141,10 @@ async fn insert_events(
     for chunk in fresh.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
             "INSERT INTO usage_events (tenant_id, event_id, agent_id, user_id, model, input_tokens, output_tokens,
-             cost_micros, occurred_at, period_start, result) VALUES {} ON CONFLICT (tenant_id, event_id) DO NOTHING",
-            backend.values_list(chunk.len(), 11)
+             cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens, reasoning_tokens,
+             cost_micros, cost_source, occurred_at, period_start, result)
+             VALUES {} ON CONFLICT (tenant_id, event_id) DO NOTHING",
+            backend.values_list(chunk.len(), 16)
         );
         let mut query = sqlx::query(AssertSqlSafe(sql));
         for &i in chunk {
@@ -144,9 +156,14 @@ async fn insert_events(
                 .bind(e.agent_id)
                 .bind(r.user_id.as_deref())
                 .bind(r.model.as_str())
-                .bind(r.input_tokens)
-                .bind(r.output_tokens)
+                .bind(r.usage.input_tokens)
+                .bind(r.usage.output_tokens)
+                .bind(r.usage.cache_read_tokens)
+                .bind(r.usage.cache_write_5m_tokens)
+                .bind(r.usage.cache_write_1h_tokens)
+                .bind(r.usage.reasoning_tokens)
                 .bind(r.cost_micros)
+                .bind(r.cost_source.as_str())
                 .bind(e.occurred_at)
                 .bind(e.period_start)
                 .bind(result);
@@ -172,15 +189,19 @@ async fn add_gains(
     for chunk in gains.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
             "INSERT INTO usage_counters
-               (tenant_id, period_start, input_tokens, output_tokens, cost_micros, event_count, unpriced_events)
+               (tenant_id, period_start, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,
+                reasoning_tokens, cost_micros, event_count, unpriced_events)
              VALUES {} ON CONFLICT (tenant_id, period_start) DO UPDATE SET
                input_tokens    = usage_counters.input_tokens    + excluded.input_tokens,
                output_tokens   = usage_counters.output_tokens   + excluded.output_tokens,
+               cache_read_tokens  = usage_counters.cache_read_tokens  + excluded.cache_read_tokens,
+               cache_write_tokens = usage_counters.cache_write_tokens + excluded.cache_write_tokens,
+               reasoning_tokens   = usage_counters.reasoning_tokens   + excluded.reasoning_tokens,
                cost_micros     = usage_counters.cost_micros     + excluded.cost_micros,
                event_count     = usage_counters.event_count     + excluded.event_count,
                unpriced_events = usage_counters.unpriced_events + excluded.unpriced_events
-             RETURNING tenant_id, period_start, input_tokens, output_tokens, cost_micros, event_count, unpriced_events",
-            backend.values_list(chunk.len(), 7)
+             RETURNING {COUNTER_COLUMNS}",
+            backend.values_list(chunk.len(), 10)
         );
         let mut query = sqlx::query_as::<_, CounterRow>(AssertSqlSafe(sql));
         for (key, gain) in chunk {
@@ -189,6 +210,9 @@ async fn add_gains(
                 .bind(key.period_start)
                 .bind(gain.input_tokens)
                 .bind(gain.output_tokens)
+                .bind(gain.cache_read_tokens)
+                .bind(gain.cache_write_tokens)
+                .bind(gain.reasoning_tokens)
                 .bind(gain.cost_micros)
                 .bind(gain.event_count)
                 .bind(gain.unpriced_events);
@@ -253,6 +277,9 @@ pub async fn period_counters<'c>(
     struct Row {
         input_tokens: i64,
         output_tokens: i64,
+        cache_read_tokens: i64,
+        cache_write_tokens: i64,
+        reasoning_tokens: i64,
         cost_micros: i64,
         event_count: i64,
         unpriced_events: i64,
@@ -261,7 +288,8 @@ pub async fn period_counters<'c>(
         would_refuse_count: i64,
     }
     let row: Option<Row> = sqlx::query_as(
-        "SELECT input_tokens, output_tokens, cost_micros, event_count, unpriced_events, reserved_tokens,
+        "SELECT input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,
+                cost_micros, event_count, unpriced_events, reserved_tokens,
                 reserved_cost_micros, would_refuse_count
          FROM usage_counters WHERE tenant_id = $1 AND period_start = $2",
     )
@@ -273,6 +301,9 @@ pub async fn period_counters<'c>(
         .map(|r| Counters {
             input_tokens: r.input_tokens,
             output_tokens: r.output_tokens,
+            cache_read_tokens: r.cache_read_tokens,
+            cache_write_tokens: r.cache_write_tokens,
+            reasoning_tokens: r.reasoning_tokens,
             cost_micros: r.cost_micros,
             event_count: r.event_count,
             unpriced_events: r.unpriced_events,
@@ -545,7 +576,14 @@ pub struct HistoryEvent {
     pub model: String,
     pub input_tokens: i64,
     pub output_tokens: i64,
+    pub cache_read_tokens: i64,
+    pub cache_write_5m_tokens: i64,
+    pub cache_write_1h_tokens: i64,
+    pub reasoning_tokens: i64,
     pub cost_micros: i64,
+    /// `reported`, `price_file`, `genai_prices` or `unknown_model`; `None` for events recorded
+    /// before the source was kept in its own column.
+    pub cost_source: Option<String>,
     pub occurred_at: i64,
 }
 
@@ -558,7 +596,8 @@ pub async fn history<'c>(
     q: &super::history::HistoryQuery,
 ) -> Result<Vec<HistoryEvent>, sqlx::Error> {
     let mut sql = String::from(
-        "SELECT tenant_id, event_id, agent_id, user_id, model, input_tokens, output_tokens, cost_micros, occurred_at
+        "SELECT tenant_id, event_id, agent_id, user_id, model, input_tokens, output_tokens, cache_read_tokens,
+                cache_write_5m_tokens, cache_write_1h_tokens, reasoning_tokens, cost_micros, cost_source, occurred_at
          FROM usage_events WHERE tenant_id = $1",
     );
     let mut n = 1;
@@ -616,6 +655,9 @@ pub async fn breakdown<'c>(
         key: Option<String>,
         input_tokens: i64,
         output_tokens: i64,
+        cache_read_tokens: i64,
+        cache_write_tokens: i64,
+        reasoning_tokens: i64,
         cost_micros: i64,
         event_count: i64,
     }
@@ -624,6 +666,9 @@ pub async fn breakdown<'c>(
     let sql = format!(
         "SELECT {column} AS key, CAST(SUM(input_tokens) AS BIGINT) AS input_tokens,
                 CAST(SUM(output_tokens) AS BIGINT) AS output_tokens,
+                CAST(SUM(cache_read_tokens) AS BIGINT) AS cache_read_tokens,
+                CAST(SUM(cache_write_5m_tokens + cache_write_1h_tokens) AS BIGINT) AS cache_write_tokens,
+                CAST(SUM(reasoning_tokens) AS BIGINT) AS reasoning_tokens,
                 CAST(SUM(cost_micros) AS BIGINT) AS cost_micros, COUNT(*) AS event_count
          FROM usage_events WHERE tenant_id = $1 AND occurred_at >= $2
          GROUP BY {column} ORDER BY SUM(input_tokens + output_tokens) DESC, {column} LIMIT $3"
@@ -640,6 +685,9 @@ pub async fn breakdown<'c>(
             key: r.key,
             input_tokens: r.input_tokens,
             output_tokens: r.output_tokens,
+            cache_read_tokens: r.cache_read_tokens,
+            cache_write_tokens: r.cache_write_tokens,
+            reasoning_tokens: r.reasoning_tokens,
             cost_micros: r.cost_micros,
             event_count: r.event_count,
         })

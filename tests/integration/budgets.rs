@@ -123,6 +123,45 @@ async fn racing_priced_estimates_never_pass_the_block_amount() {
 }
 
 #[tokio::test]
+async fn cache_and_reasoning_tokens_reach_history_status_and_usage_by_model() {
+    on_each_backend(|app| async move {
+        let key = app.tenant_with_agent("cached", Some(20_000)).await;
+        // gpt-4o at OpenAI's published prices ($2.50 input, $1.25 cached input, $10 output per
+        // Mtok): 976×2.5 + 1024×1.25 + 300×10 = 6,720 micro-USD.
+        let body = json!({"event_id": "c1", "model": "gpt-4o", "provider": "openai", "input_tokens": 2000,
+            "output_tokens": 300, "cache_read_tokens": 1024, "reasoning_tokens": 100});
+        let res = app.agent_post("/api/agent/usage/report", &key, &body.to_string()).await;
+        assert_eq!(res.status(), 201);
+        let answer: Value = res.json().await.expect("json");
+        assert_eq!((answer["cost_usd"].clone(), answer["cost_source"].clone()), (0.00672.into(), "genai_prices".into()));
+        // An old-style report still means what it meant.
+        app.report(&key, "c2", 100, 50).await;
+        let status = app.status(&key).await;
+        assert_eq!(status["used_tokens"], 2450, "cached tokens count against the limit");
+        assert_eq!((status["cache_read_tokens"].clone(), status["reasoning_tokens"].clone()), (1024.into(), 100.into()));
+        let root = app.api_token_of(&app.admin, "ops").await;
+        let (code, page) = app.call(Some(&root), reqwest::Method::GET, "/api/client/usage/history?tenant_id=cached", None).await;
+        assert_eq!(code, 200, "{page}");
+        let event = page["events"].as_array().expect("events").iter().find(|e| e["event_id"] == "c1").expect("c1").clone();
+        assert_eq!(
+            (event["cache_read_tokens"].clone(), event["reasoning_tokens"].clone(), event["cost_source"].clone()),
+            (1024.into(), 100.into(), "genai_prices".into())
+        );
+        // A part larger than its whole is refused, naming the field, and records nothing.
+        let bad = json!({"event_id": "c3", "model": "gpt-4o", "input_tokens": 10, "output_tokens": 1, "cache_write_1h_tokens": 11});
+        let res = app.agent_post("/api/agent/usage/report", &key, &bad.to_string()).await;
+        assert_eq!(res.status(), 422);
+        let error: Value = res.json().await.expect("json");
+        assert_eq!(error["field"], "cache_write_1h_tokens");
+        assert_eq!(app.status(&key).await["event_count"], 2);
+        // The console's usage by model shows the cache reads.
+        let html = app.admin.get(app.url("/tenants/cached")).send().await.expect("get").text().await.expect("html");
+        assert!(html.contains("Cache Reads") && html.contains("1,024"), "usage by model shows cached tokens");
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn an_unknown_model_is_recorded_at_zero_and_flagged() {
     on_each_backend(|app| async move {
         let key = app.tenant_with_agent("in-house", None).await;
@@ -134,7 +173,7 @@ async fn an_unknown_model_is_recorded_at_zero_and_flagged() {
         let priced = json!({"event_id": "u2", "model": "gpt-4o", "input_tokens": 1, "output_tokens": 1});
         let answer: Value =
             app.agent_post("/api/agent/usage/report", &key, &priced.to_string()).await.json().await.expect("json");
-        assert_eq!(answer["cost_source"], "price_table");
+        assert_eq!(answer["cost_source"], "genai_prices");
         let (_, sent) = report_cost(&app, &key, "u3", 0.5).await;
         assert_eq!(sent["cost_source"], "reported");
         let status = app.status(&key).await;

@@ -19,6 +19,7 @@ mod multiprocess;
 mod observability;
 mod openapi;
 mod outage;
+mod pricing_corpus;
 mod process;
 mod proxy;
 mod seed;

@@ -147,6 +147,7 @@ where
             api_key: Some("upstream-key".into()),
             models: vec!["*".into()],
             timeout: Duration::from_secs(2),
+            provider: None,
         };
         let proxy = ProxyConfig {
             upstreams: Upstreams::new(vec![upstream]),
@@ -183,8 +184,8 @@ async fn wait_for_events(app: &TestApp, tenant: &str, n: usize) -> Vec<(i64, i64
     events(app, tenant).await
 }
 
-/// gpt-4o's built-in price ($2.50 / $10.00 per million tokens) in micro-USD, rounded half up
-/// as the price table documents.
+/// gpt-4o's price ($2.50 / $10.00 per million tokens, genai-prices) in micro-USD, rounded half up
+/// as docs/operations.md documents.
 fn gpt_4o_micros(input: i64, output: i64) -> i64 {
     (input * 2_500_000 + output * 10_000_000 + 500_000) / 1_000_000
 }

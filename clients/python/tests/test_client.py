@@ -67,3 +67,30 @@ def test_connection_failures_are_retried_then_raised() -> None:
     with TokenUsageClient("http://127.0.0.1:9", "tg_x", retries=2, backoff=0.01) as client:
         with pytest.raises(httpx.ConnectError):
             client.check()
+
+
+def test_cache_and_reasoning_tokens_are_reported_and_priced(server: Server) -> None:
+    key = server.tenant("pyc-cache", token_limit=100_000)
+    with TokenUsageClient(server.url, key) as client:
+        # Claude Sonnet 4.5 at Anthropic's published prices ($3 input, $0.30 cache read,
+        # $3.75 5-minute write, $6 1-hour write, $15 output per Mtok):
+        # 1000×3 + 6000×0.3 + 2000×3.75 + 1000×6 + 500×15 = 25,800 micro-USD.
+        recorded = client.report(
+            "claude-sonnet-4-5",
+            10_000,
+            500,
+            cache_read_tokens=6_000,
+            cache_write_5m_tokens=2_000,
+            cache_write_1h_tokens=1_000,
+            reasoning_tokens=200,
+            provider="anthropic",
+        )
+        assert recorded.body["cost_usd"] == pytest.approx(0.0258, abs=1e-9)
+        assert recorded.body["cost_source"] == "genai_prices"
+        status = client.status()
+        # Cached tokens count against the token limit like any other.
+        assert (status["used_tokens"], status["cache_read_tokens"], status["cache_write_tokens"]) == (10_500, 6_000, 3_000)
+        assert status["reasoning_tokens"] == 200
+        with pytest.raises(TollgateError) as bad:
+            client.report("claude-sonnet-4-5", 100, 0, cache_read_tokens=101)
+        assert (bad.value.status, bad.value.field) == (422, "cache_read_tokens")

@@ -177,14 +177,35 @@ class TokenUsageClient:
         cost_usd: Optional[float] = None,
         reservation_id: Optional[str] = None,
         event_id: Optional[str] = None,
+        cache_read_tokens: int = 0,
+        cache_write_5m_tokens: int = 0,
+        cache_write_1h_tokens: int = 0,
+        reasoning_tokens: int = 0,
+        provider: Optional[str] = None,
     ) -> Recorded:
+        """Records a call's usage. ``input_tokens`` is every prompt token, cached ones
+        included; the cache counts are parts of it, as ``reasoning_tokens`` is of
+        ``output_tokens``. Without ``cost_usd`` the server prices the call."""
         body: Dict[str, Any] = {
             "event_id": event_id or f"py-{uuid.uuid4().hex}",
             "model": model,
             "input_tokens": input_tokens,
             "output_tokens": output_tokens,
         }
-        for key, value in (("user_id", user_id), ("cost_usd", cost_usd), ("reservation_id", reservation_id)):
+        for key, count in (
+            ("cache_read_tokens", cache_read_tokens),
+            ("cache_write_5m_tokens", cache_write_5m_tokens),
+            ("cache_write_1h_tokens", cache_write_1h_tokens),
+            ("reasoning_tokens", reasoning_tokens),
+        ):
+            if count:
+                body[key] = count
+        for key, value in (
+            ("user_id", user_id),
+            ("cost_usd", cost_usd),
+            ("reservation_id", reservation_id),
+            ("provider", provider),
+        ):
             if value is not None:
                 body[key] = value
         response = self._send("POST", "/api/agent/usage/report", body)
