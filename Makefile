@@ -71,6 +71,7 @@ bench-proxy: setup-test build
 	CARGO_TARGET_DIR=target/bench cargo build --release --features bench --bin proxybench
 	./target/bench/release/proxybench
 	./target/bench/release/proxybench --long-prompts
+	./target/bench/release/proxybench --pricing
 
 # The Usage Limits list and the history API on 10,000 tenants, 100,000 overrides and
 # 1,000,000 events, on SQLite and on PostgreSQL (docs/performance.md). Not part of `make test`.

@@ -14,6 +14,9 @@
 //! single-word chat body (the pure function the proxy runs), and `/healthz`'s latency while 8
 //! such requests are in flight through the proxy, again and again.
 //!
+//! With `--pricing` it measures what pricing costs per call: a check's estimate and a
+//! settlement's cost, priced from the bundled genai-prices database (known and unknown models).
+//!
 //! Everything shares one machine (client, proxy, upstream): the figures are an upper bound of
 //! the proxy's cost here. Run: `make bench-proxy`.
 
@@ -58,6 +61,9 @@ struct Args {
     /// Measure huge prompts instead: their estimate, and `/healthz` while 8 are in flight.
     #[arg(long)]
     long_prompts: bool,
+    /// Measure pricing instead: an estimate and a cost from the price database, per call.
+    #[arg(long)]
+    pricing: bool,
 }
 
 /// The request both targets get: a short chat with a small output cap.
@@ -72,12 +78,45 @@ const ANSWER: &str = r#"{"id":"chatcmpl-bench","object":"chat.completion","creat
 
 fn main() -> Result<(), String> {
     let args = Args::parse();
+    if args.pricing {
+        pricing();
+        return Ok(());
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(args.client_threads.max(1))
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
     runtime.block_on(run(args))
+}
+
+/// Time per call of the two pricing steps every proxied call takes, over 20,000 calls each.
+fn pricing() {
+    use tollgate::usage::price_db::Prices;
+    use tollgate::usage::pricing::PriceBook;
+    use tollgate::usage::tokens::TokenUsage;
+    let prices = Prices::default();
+    let now = 1_768_435_200_000; // 2026-01-15
+    println!("| model | provider | estimate per call | cost per call |\n| --- | --- | --- | --- |");
+    for (model, provider) in
+        [("gpt-4o", Some("openai")), ("gpt-4o", None), ("claude-sonnet-4-5", Some("anthropic")), ("in-house-llm", None)]
+    {
+        let calls: u32 = 20_000;
+        let mut sink = 0u64;
+        let started = Instant::now();
+        for i in 0..calls {
+            sink = sink.wrapping_add(prices.estimate_micros(model, provider, 1_000 + u64::from(i), now));
+        }
+        let estimate = started.elapsed() / calls;
+        let started = Instant::now();
+        for i in 0..calls {
+            let usage = TokenUsage { cache_read_tokens: 100, ..TokenUsage::plain(1_000 + i64::from(i), 200) };
+            sink = sink.wrapping_add(prices.cost_micros(model, provider, &usage, now).0 as u64);
+        }
+        let cost = started.elapsed() / calls;
+        println!("| {model} | {} | {estimate:.1?} | {cost:.1?} |", provider.unwrap_or("(any)"));
+        std::hint::black_box(sink);
+    }
 }
 
 async fn start_standin() -> Result<SocketAddr, String> {
