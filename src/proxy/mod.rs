@@ -1,13 +1,15 @@
 //! The OpenAI-compatible proxy (`/v1/*`): agents point an OpenAI SDK's base URL at Tollgate
 //! and use their agent key as the API key; every call is admitted through the gate (a
-//! reservation estimated from the prompt and the allowed output, priced from the price
-//! table), forwarded to the upstream serving its model with the upstream's key, and settled
+//! reservation estimated from the prompt and the allowed output, priced from the price file
+//! or the genai-prices database), forwarded to the upstream serving its model with the upstream's key, and settled
 //! from the answer's `usage` — for streams when the stream ends, also when the client left
 //! early. Refusals and the proxy's own errors have OpenAI's error shape.
 //!
 //! Pure parts: `upstreams` (configuration and routing), `estimate` (token counting), `openai`
-//! (the wire format). I/O: `routes` (the handlers), `relay` (streams), `settle`.
+//! (the wire format), `errors` (the proxy's own answers). I/O: `routes` (the handlers), `relay`
+//! (streams), `settle`.
 
+mod errors;
 pub mod estimate;
 pub mod openai;
 mod relay;
