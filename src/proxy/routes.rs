@@ -181,8 +181,8 @@ async fn call(
         return Err(refusal(&agent, asked.user_id.as_deref(), &admission, kind));
     }
     let reservation = admission.reservation.map(|r| r.id);
-    let mut pending = Pending::new(gate, agent, asked.model, asked.user_id, reservation, estimate);
-    pending.provider = upstream.provider.clone();
+    let pending = Pending::new(gate, agent, asked.model, asked.user_id, reservation, estimate)
+        .served_by(upstream.provider.clone());
     // The body goes on as it came, unless a stream must be asked for its usage.
     let (body, client_asked_usage) = if asked.stream {
         let asked_usage = request_stream_usage(&mut body);

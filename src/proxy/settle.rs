@@ -42,7 +42,7 @@ pub struct Pending {
     pub model: String,
     pub user_id: Option<String>,
     /// The upstream's provider (`openai`, `anthropic`, …), to find the model's price.
-    pub provider: Option<String>,
+    provider: Option<String>,
     /// Taken when the call is settled or released; still here when dropped: released then.
     reservation: Option<ReservationId>,
     pub estimate: Estimate,
@@ -59,6 +59,12 @@ impl Pending {
         estimate: Estimate,
     ) -> Self {
         Self { gate, agent, model, user_id, provider: None, reservation, estimate, event_id: new_event_id() }
+    }
+
+    /// Prices the call as served by `provider` (the upstream's, when it names one).
+    pub fn served_by(mut self, provider: Option<String>) -> Self {
+        self.provider = provider;
+        self
     }
 
     /// Records the call's usage, or the estimate when there is none; retried in the

@@ -163,3 +163,19 @@ pub fn print_sign_ins(created: &[DeployedAgent]) {
         println!("demo sign-in: {username} / {password}  ({})", role_of(tenant).label());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_demo_model_has_a_price() {
+        // The demo must not show its tenants as "recorded at $0" for want of a price.
+        let prices = crate::usage::price_db::Prices::default();
+        for &(id, _, _, _, model) in DEMO {
+            let (cost, source) = prices.cost_micros(model, None, &TokenUsage::plain(1_000, 1_000), 1_768_435_200_000);
+            assert_eq!(source, CostSource::GenaiPrices, "{id}: {model}");
+            assert!(cost > 0, "{id}: {model}");
+        }
+    }
+}

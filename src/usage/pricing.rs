@@ -188,6 +188,19 @@ mod tests {
     }
 
     #[test]
+    fn the_stored_name_of_a_source_is_its_json_name() {
+        for source in [
+            CostSource::Reported,
+            CostSource::PriceFile,
+            CostSource::GenaiPrices,
+            CostSource::PriceTable,
+            CostSource::UnknownModel,
+        ] {
+            assert_eq!(serde_json::to_value(source).ok(), Some(serde_json::Value::from(source.as_str())));
+        }
+    }
+
+    #[test]
     fn names_are_exact_and_prefixes_say_so() {
         let t = table();
         let input = |m: &str| t.price_of(m).map(|p| p.input_micros_per_mtok);
